@@ -84,6 +84,7 @@ ARCHS = Registry("network", "sr_gan.archs")          # kind: 'generator' | 'disc
 LOSSES = Registry("loss", "sr_gan.losses")            # kind: 'pixel' | 'gan' | 'perceptual'
 DATASETS = Registry("dataset", "sr_gan.data")
 MODELS = Registry("model", "sr_gan.models")
+METRICS = Registry("metric", "sr_gan.metrics")      # per-image metrics used in validation
 
 
 def list_archs(kind: str | None = None) -> list[str]:
