@@ -1,0 +1,182 @@
+"""`sr`: the PSNR-oriented model (KAIR-style): a generator trained with a pixel loss, plus its EMA.
+
+The model owns its networks, optimizers, schedulers and update rule; it knows nothing about files,
+loaders or logging (the training loop does). One host-device sync per step: the finiteness check.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..registry import LOSSES, MODELS
+from ..utils import distributed as dist
+from ._parts import (EMA, Precision, build_network, build_optimizer, build_scheduler, load_pretrained,
+                     maybe_compile, uncompiled)
+
+
+class NonFiniteStep(Exception):
+    """Raised (and caught by the loop) when a loss or gradient is NaN/Inf; the step was skipped."""
+
+
+@MODELS.register("sr")
+class SRModel:
+    def __init__(self, opt: dict, device: torch.device):
+        self.opt = opt
+        self.device = device
+        t = opt["train"]
+        self.channels_last = t["channels_last"]
+        self.precision = Precision(t["amp"], device)
+        self.net_g = build_network(opt["network_g"], device, self.channels_last, scale=opt["scale"])
+        load_pretrained(self.net_g, opt["path"]["pretrain_network_g"], opt["path"]["strict_load_g"], "network_g")
+        self.ema = EMA(self.net_g, t["ema_decay"]) if t["ema_decay"] > 0 else None
+        self.pixel_loss, self.pixel_weight = self._build_weighted(t["pixel"])
+        if self.pixel_loss is None and type(self) is SRModel:
+            from ..errors import OptionError
+            raise OptionError("train.pixel: the sr model needs a pixel loss with a weight > 0")
+        self.optimizers = {"g": build_optimizer(self.net_g.parameters(), t["optim_g"], device)}
+        self.schedulers = {"g": build_scheduler(self.optimizers["g"], t["scheduler"], t["total_iter"])}
+        self.g = maybe_compile(self.net_g, t["compile"], "network_g")
+        self.log_dict: dict[str, torch.Tensor] = {}
+        self.lr = self.hr = self.output = None
+
+    # ------------------------------------------------------------------ building
+    def _build_weighted(self, cfg: dict | None):
+        if not cfg or cfg.get("weight", 0) == 0:
+            return None, 0.0
+        cfg = dict(cfg)
+        weight = cfg.pop("weight")
+        return LOSSES.build(cfg).to(self.device), weight
+
+    # ------------------------------------------------------------------ data
+    def feed_data(self, batch: dict) -> None:
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.lr = batch["lr"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+        if "hr" in batch:
+            self.hr = batch["hr"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+
+    # ------------------------------------------------------------------ update
+    def _check_finite(self, terms: dict, nets: list) -> None:
+        """One sync: total loss and total grad norm finite? Else zero grads and name the culprits."""
+        total = sum(v.detach().float() for v in terms.values())
+        # with fp16 the grad scaler skips overflowing steps itself: only the losses are checked here
+        norms = [] if self.precision.scaler.is_enabled() else [
+            torch.linalg.vector_norm(torch.stack(torch._foreach_norm(
+                [p.grad for p in n.parameters() if p.grad is not None]))) for n in nets
+            if any(p.grad is not None for p in n.parameters())]
+        probe = total + (sum(norms) if norms else 0.0)
+        if bool(torch.isfinite(probe)):
+            return
+        bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
+        if not bad:
+            bad = ["gradient of " + ", ".join(type(uncompiled(n)).__name__ for n in nets)]
+        for n in nets:
+            n.zero_grad(set_to_none=True)
+        raise NonFiniteStep(", ".join(bad))
+
+    def _step(self, name: str, loss: torch.Tensor, net: torch.nn.Module) -> None:
+        clip = self.opt["train"]["grad_clip"]
+        scaler = self.precision.scaler
+        if clip > 0:
+            scaler.unscale_(self.optimizers[name])
+            torch.nn.utils.clip_grad_norm_(net.parameters(), clip, foreach=True)
+        scaler.step(self.optimizers[name])
+
+    def generator_terms(self, sr: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms = {}
+        if self.pixel_loss is not None:
+            terms["l_g_pix"] = self.pixel_weight * self.pixel_loss(sr, self.hr)
+        return terms
+
+    def optimize_parameters(self, step: int) -> None:
+        opt_g = self.optimizers["g"]
+        opt_g.zero_grad(set_to_none=True)
+        with self.precision.autocast():
+            sr = self.g(self.lr)
+        terms = self.generator_terms(sr.float())
+        loss = sum(terms.values())
+        self.precision.scaler.scale(loss).backward()
+        dist.average_gradients(self.net_g)
+        self._check_finite(terms, [self.net_g])
+        self._step("g", loss, self.net_g)
+        self.precision.scaler.update()
+        if self.ema is not None:
+            self.ema.update(step)
+        self.log_dict = {k: v.detach() for k, v in terms.items()}
+        self.output = sr.detach()
+
+    def update_learning_rate(self) -> None:
+        for s in self.schedulers.values():
+            s.step()
+
+    # ------------------------------------------------------------------ inference
+    @property
+    def inference_net(self) -> torch.nn.Module:
+        return self.ema.net if self.ema is not None else self.net_g
+
+    @torch.no_grad()
+    def test(self, lr: torch.Tensor | None = None) -> torch.Tensor:
+        lr = self.lr if lr is None else lr.to(self.device)
+        net = self.inference_net
+        was_training = net.training
+        net.eval()
+        with self.precision.autocast():
+            out = net(lr)
+        net.train(was_training)
+        self.output = out.float().clamp_(0, 1)
+        return self.output
+
+    def current_losses(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.log_dict.items()}
+
+    def current_visuals(self) -> dict[str, torch.Tensor]:
+        vis = {"lr": self.lr.detach().cpu(), "sr": self.output.detach().float().cpu()}
+        if self.hr is not None:
+            vis["hr"] = self.hr.detach().cpu()
+        return vis
+
+    def bicubic(self, lr: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(lr, scale_factor=self.opt["scale"], mode="bicubic", align_corners=False).clamp(0, 1)
+
+    # ------------------------------------------------------------------ state
+    def networks(self) -> dict[str, torch.nn.Module]:
+        nets = {"g": self.net_g}
+        if self.ema is not None:
+            nets["g_ema"] = self.ema.net
+        return nets
+
+    def state_dict(self) -> dict:
+        return {
+            "nets": {k: uncompiled(n).state_dict() for k, n in self.networks().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "scaler": self.precision.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        from ..utils.state_dict import load_into
+        for k, n in self.networks().items():
+            if k not in state["nets"]:
+                raise KeyError(f"checkpoint has no network '{k}' (has {', '.join(state['nets'])})")
+            load_into(uncompiled(n), state["nets"][k], strict=True, what=f"nets.{k}")
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+        if state.get("scaler"):
+            self.precision.scaler.load_state_dict(state["scaler"])
+
+    def save(self, path: str) -> None:
+        """Weights only (generator + EMA), e.g. for export; training checkpoints go through the loop."""
+        from ..utils.checkpoint import atomic_write_bytes
+        import io
+        buf = io.BytesIO()
+        torch.save({"nets": {k: uncompiled(n).state_dict() for k, n in self.networks().items()},
+                    "opt": {k: v for k, v in self.opt.items() if not k.startswith("_")}}, buf)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def load(self, path: str) -> None:
+        from ..utils.state_dict import canonical_state_dict, load_into, load_state_dict_file
+        obj = load_state_dict_file(path)
+        load_into(uncompiled(self.net_g), canonical_state_dict(obj, prefer_ema=False), what="network_g")
+        if self.ema is not None:
+            load_into(self.ema.net, canonical_state_dict(obj, prefer_ema=True), what="network_g_ema")

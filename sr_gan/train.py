@@ -1,0 +1,237 @@
+"""The training loop, readable in one sitting.
+
+  run(opt): experiment folder -> data -> model -> [resume] -> loop:
+      batch -> model.feed_data -> model.optimize_parameters -> lr schedule
+      every logger.print_freq: losses to log/TensorBoard/progress bar
+      every val.freq:  validation table (model vs bicubic)
+      every save.freq: atomic checkpoint (nets, EMA, optimizers, schedulers, scaler, RNG, iteration)
+  SIGINT/SIGTERM finish the current step, save a checkpoint and exit with a resume hint.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from . import options as options_mod
+from .errors import SRGanError
+from .models.sr_model import NonFiniteStep
+from .registry import DATASETS, MODELS
+from .utils import checkpoint as ckpt
+from .utils import distributed as dist
+from .utils.logger import TensorBoard, format_losses, get_logger, markdown_table
+from .validation import build_metrics, evaluate
+
+
+class Interrupted(SystemExit):
+    pass
+
+
+# ----------------------------------------------------------------------------- set-up helpers
+
+def select_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SRGanError("device: cuda requested but torch.cuda.is_available() is False")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {"python": list(random.getstate()[1]), "python_pos": random.getstate()[2],
+            "numpy": torch.from_numpy(np_state[1].astype(np.int64)), "numpy_pos": int(np_state[2]),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(s: dict) -> None:
+    random.setstate((3, tuple(s["python"]), s["python_pos"]))
+    np.random.set_state(("MT19937", s["numpy"].numpy().astype(np.uint32), s["numpy_pos"], 0, 0.0))
+    torch.set_rng_state(s["torch"])
+    if s["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def experiment_dir(opt: dict, keep_existing: bool) -> str:
+    """experiments/<name>; an old folder is archived (renamed), never overwritten."""
+    root = os.path.join(opt["path"]["experiments_root"], opt["name"])
+    if dist.is_main() and os.path.isdir(root) and not keep_existing:
+        os.replace(root, f"{root}_archived_{time.strftime('%Y%m%d_%H%M%S')}")
+    if dist.is_main():
+        for sub in ("checkpoints", "visualization", "tb"):
+            os.makedirs(os.path.join(root, sub), exist_ok=True)
+    dist.barrier()
+    return root
+
+
+def _worker_init(worker_id: int) -> None:     # augmentation never uses global RNGs; this is belt and braces
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def build_train_loader(opt: dict, start_iter: int):
+    from .data.sampler import ResumableSampler
+    cfg = dict(opt["datasets"]["train"])
+    batch, workers = cfg.pop("batch"), cfg.pop("workers")
+    dataset = DATASETS.build(cfg, scale=opt["scale"], phase="train", seed=opt["seed"])
+    sampler = ResumableSampler(len(dataset), seed=opt["seed"], rank=dist.rank(), world_size=dist.world_size(),
+                               start=start_iter * batch)
+    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True,
+                        pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
+                        worker_init_fn=_worker_init, prefetch_factor=4 if workers > 0 else None)
+    return loader, dataset
+
+
+def build_val_sets(opt: dict) -> dict:
+    out = {}
+    for name, cfg in opt["datasets"].items():
+        if name == "train":
+            continue
+        cfg = {k: v for k, v in cfg.items() if k not in ("batch", "workers")}
+        cfg["crop"] = None
+        out[name] = DATASETS.build(cfg, scale=opt["scale"], phase=name, seed=opt["seed"])
+    return out
+
+
+# ----------------------------------------------------------------------------- the run
+
+def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict:
+    """Train as the options say; returns the last validation results {set: {'model':..,'bicubic':..}}."""
+    device = select_device(opt["device"])
+    cuda_dev = dist.init_from_env(device.type)
+    device = cuda_dev or device
+    if opt["num_threads"]:
+        torch.set_num_threads(opt["num_threads"])
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    auto_resume = auto_resume or opt["train"]["auto_resume"]
+    exp = experiment_dir(opt, keep_existing=bool(resume or auto_resume))
+    log = get_logger(os.path.join(exp, "train.log"), enabled=dist.is_main())
+    if dist.is_main():
+        options_mod.save(opt, os.path.join(exp, "options.yml"))
+    ckpt_dir = os.path.join(exp, "checkpoints")
+
+    seed_everything(opt["seed"] + dist.rank())
+    state = None
+    if resume:
+        path = ckpt.resolve_resume(resume, ckpt_dir)
+        state = ckpt.load_checkpoint(path)
+    elif auto_resume:
+        found = ckpt.newest_loadable(ckpt_dir)
+        if found:
+            path, state = found
+    model = MODELS.get(opt["model"])(opt, device)
+    start_iter = 0
+    if state is not None:
+        model.load_state_dict(state)
+        set_rng_state(state["rng"][min(dist.rank(), len(state["rng"]) - 1)])
+        start_iter = int(state["iter"])
+        log.info(f"resumed from {path} at iteration {start_iter}")
+    else:
+        for net in model.networks().values():
+            dist.broadcast_module(net)
+
+    total = opt["train"]["total_iter"]
+    loader, train_set = build_train_loader(opt, start_iter)
+    val_sets = build_val_sets(opt)
+    vcfg = opt["val"]
+    metrics = build_metrics(vcfg["metrics"], vcfg["crop_border"], vcfg["y_channel"], str(device))
+    baselines = {name: {} for name in val_sets}
+    tb = TensorBoard(os.path.join(exp, "tb"), opt["logger"]["use_tb"] and dist.is_main())
+    log.info(f"{opt['name']}: model {opt['model']}, {len(train_set)} training images, "
+             f"{dist.world_size()} process(es) x batch {opt['datasets']['train']['batch']}, device {device}, "
+             f"iterations {start_iter} -> {total}")
+
+    stop = {"signal": None}
+
+    def on_signal(signum, frame):
+        stop["signal"] = signum
+    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def save(it: int) -> str:
+        path = ""
+        if dist.is_main():
+            rngs = [rng_state()]
+            path = ckpt.save_checkpoint({"iter": it, **model.state_dict(), "rng": rngs,
+                                         "opt": {k: v for k, v in opt.items() if not k.startswith("_")}},
+                                        ckpt_dir, it, keep=opt["save"]["keep"])
+        dist.barrier()
+        return path
+
+    def validate(it: int) -> dict:
+        results = {}
+        if dist.is_main() and val_sets:
+            rows = []
+            for name, ds in val_sets.items():
+                save_dir = os.path.join(exp, "visualization", name) if vcfg["save_images"] else None
+                r = evaluate(model, ds, metrics, opt["scale"], save_dir, f"_{it:08d}", baselines[name])
+                results[name] = r
+                for m in metrics:
+                    rows.append([name, m, r["model"].get(m), r["bicubic"].get(m)])
+                tb.scalars({k: v for k, v in r["model"].items() if isinstance(v, float)}, it, f"val/{name}/")
+            log.info(f"validation at iteration {it}:\n" + markdown_table(["set", "metric", "model", "bicubic"], rows))
+        dist.barrier()
+        return results
+
+    from tqdm import tqdm
+    bar = tqdm(total=total, initial=start_iter, disable=not dist.is_main(), dynamic_ncols=True, unit="it")
+    nonfinite, it, results = 0, start_iter, {}
+    print_freq, val_freq, save_freq = opt["logger"]["print_freq"], vcfg["freq"], opt["save"]["freq"]
+    data = iter(loader)
+    try:
+        while it < total:
+            batch = next(data)
+            model.feed_data(batch)
+            it += 1
+            try:
+                model.optimize_parameters(it)
+                nonfinite = 0
+            except NonFiniteStep as e:
+                nonfinite += 1
+                log.warning(f"iteration {it}: non-finite {e}; step skipped ({nonfinite}/{opt['train']['max_nonfinite']})")
+                if nonfinite >= opt["train"]["max_nonfinite"]:
+                    last = ckpt.list_checkpoints(ckpt_dir)
+                    raise SRGanError(f"train.max_nonfinite: {nonfinite} non-finite steps in a row (last: {e}) at "
+                                     f"iteration {it}; last good checkpoint: {last[0] if last else 'none'}")
+            model.update_learning_rate()
+            bar.update(1)
+            if it % print_freq == 0 or it == total:
+                losses = model.current_losses()
+                losses["lr"] = model.optimizers["g"].param_groups[0]["lr"]
+                bar.set_postfix_str(format_losses({k: v for k, v in losses.items() if k.startswith("l_")}))
+                tb.scalars(losses, it, "train/")
+                log.debug(f"iter {it}: {format_losses(losses)}")
+                if not bar.disable and not bar.fp.isatty():
+                    log.info(f"iter {it}/{total}: {format_losses(losses)}")
+            if (val_freq and it % val_freq == 0) and it != total:
+                results = validate(it)
+            if it % save_freq == 0 and it != total:
+                save(it)
+            if stop["signal"] is not None:
+                path = save(it)
+                name = "SIGINT" if stop["signal"] == signal.SIGINT else "SIGTERM"
+                log.info(f"{name} received: checkpoint saved at iteration {it} ({path}). Resume with: "
+                         f"python train_sr.py -opt {opt.get('_source', 'OPTIONS.yml')} --auto-resume")
+                raise Interrupted(130 if stop["signal"] == signal.SIGINT else 143)
+        save(it)
+        results = validate(it)
+        log.info(f"finished {it} iterations; experiment folder: {exp}")
+    finally:
+        bar.close()
+        tb.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    return results

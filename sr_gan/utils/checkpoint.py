@@ -1,0 +1,128 @@
+"""Training checkpoints that survive crashes: atomic writes, the newest K kept, a `latest` marker.
+
+A checkpoint is serialised in memory first, then written to a temporary file in the same folder,
+flushed, fsynced and renamed over its final name; the folder is fsynced too. A crash at any moment
+therefore leaves either the old set of checkpoints or the new one, never a half-written file under a
+checkpoint's name. Only weights-only types are stored (tensors, numbers, strings, lists, dicts), so
+loading uses ``torch.load(weights_only=True)`` and never runs pickled code.
+"""
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import shutil
+import warnings
+
+import torch
+
+from ..errors import CheckpointError
+
+_NAME = re.compile(r"^iter_(\d+)\.pth$")
+LATEST = "latest"
+
+
+def checkpoint_name(iteration: int) -> str:
+    return f"iter_{iteration:08d}.pth"
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        _write_bytes(tmp, data)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if e.errno == errno.ENOSPC:
+            free = shutil.disk_usage(folder).free
+            raise CheckpointError(
+                f"{path}: disk full while saving: needed {len(data) / 2**20:.1f} MiB, "
+                f"{free / 2**20:.1f} MiB free in {folder}; earlier checkpoints are intact") from None
+        raise
+    _fsync_dir(folder)
+
+
+def save_checkpoint(state: dict, folder: str, iteration: int, keep: int = 3) -> str:
+    """Write `state` as folder/iter_XXXXXXXX.pth atomically, update `latest`, prune to `keep` files."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    path = os.path.join(folder, checkpoint_name(iteration))
+    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(os.path.join(folder, LATEST), (checkpoint_name(iteration) + "\n").encode())
+    for old in list_checkpoints(folder)[keep:]:
+        try:
+            os.remove(old)
+        except OSError:
+            pass
+    return path
+
+
+def list_checkpoints(folder: str) -> list[str]:
+    """Checkpoint files in `folder`, newest iteration first."""
+    if not os.path.isdir(folder):
+        return []
+    found = [(int(m.group(1)), f) for f in os.listdir(folder) if (m := _NAME.match(f))]
+    return [os.path.join(folder, f) for _, f in sorted(found, reverse=True)]
+
+
+def load_checkpoint(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, garbage, or a pickle that is not weights-only
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: cannot load checkpoint ({reason})") from None
+    if not isinstance(state, dict) or "iter" not in state or "nets" not in state:
+        raise CheckpointError(f"{path}: not a sr_gan training checkpoint (no 'iter'/'nets')")
+    return state
+
+
+def resolve_resume(target: str, folder: str) -> str:
+    """`--resume latest` -> the file named by folder/latest; `--resume PATH` -> PATH."""
+    if target != "latest":
+        return target
+    marker = os.path.join(folder, LATEST)
+    if os.path.isfile(marker):
+        with open(marker, encoding="utf-8") as f:
+            name = f.read().strip()
+        if name and os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    found = list_checkpoints(folder)
+    if not found:
+        raise CheckpointError(f"{folder}: --resume latest: no checkpoint in this experiment")
+    return found[0]
+
+
+def newest_loadable(folder: str) -> tuple[str, dict] | None:
+    """The newest checkpoint that loads; corrupt or truncated ones are skipped with a warning."""
+    for path in list_checkpoints(folder):
+        try:
+            return path, load_checkpoint(path)
+        except CheckpointError as e:
+            warnings.warn(f"skipping unreadable checkpoint: {e}")
+    return None

@@ -1,0 +1,79 @@
+"""Multi-process data parallel training under torchrun (gloo on CPU, NCCL on CUDA).
+
+Gradients are averaged with one coalesced all-reduce per network per update rather than through
+torch's DDP wrapper: the GAN step runs the discriminator on real and fake batches and reuses those
+two forwards for both the generator's and the discriminator's loss, a pattern DDP's reducer (one
+forward, one backward) does not allow. Every rank starts from rank 0's weights and takes its own
+shard of the sample stream, so N processes with batch b equal one process with batch N*b.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as td
+
+
+def is_distributed() -> bool:
+    return td.is_available() and td.is_initialized()
+
+
+def rank() -> int:
+    return td.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return td.get_world_size() if is_distributed() else 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def init_from_env(device_kind: str) -> torch.device | None:
+    """Initialise the process group when launched by torchrun; returns this rank's CUDA device."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_distributed():
+        return None
+    backend = "nccl" if device_kind == "cuda" else "gloo"
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if backend == "nccl":
+        torch.cuda.set_device(local)
+    td.init_process_group(backend=backend)
+    return torch.device("cuda", local) if backend == "nccl" else None
+
+
+def broadcast_module(net: torch.nn.Module) -> None:
+    if is_distributed():
+        for t in list(net.parameters()) + list(net.buffers()):
+            td.broadcast(t.data, src=0)
+
+
+def average_gradients(net: torch.nn.Module) -> None:
+    if not is_distributed():
+        return
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch._utils._flatten_dense_tensors(grads)
+    td.all_reduce(flat)
+    flat.div_(world_size())
+    for g, r in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)):
+        g.copy_(r)
+
+
+def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
+    if is_distributed():
+        value = value.clone()
+        td.all_reduce(value)
+        value /= world_size()
+    return value
+
+
+def barrier() -> None:
+    if is_distributed():
+        td.barrier()
+
+
+def cleanup() -> None:
+    if is_distributed():
+        td.destroy_process_group()
