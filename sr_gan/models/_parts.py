@@ -102,12 +102,32 @@ def load_pretrained(net: torch.nn.Module, path: str | None, strict: bool, what: 
         load_into(net, canonical_state_dict(load_state_dict_file(path)), strict=strict, what=what)
 
 
+class CompileFallback:
+    """Calls the torch.compile'd network; compile errors only surface at a call (tracing happens
+    lazily), so a failing call warns once and the eager network is used from then on. A genuine
+    error (a wrong shape, say) is raised again by the eager call, so nothing is hidden."""
+
+    def __init__(self, compiled, eager: torch.nn.Module, what: str):
+        self.compiled, self._orig_mod, self.what = compiled, eager, what
+
+    def __call__(self, *args, **kwargs):
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args, **kwargs)
+            except Exception as e:  # inductor/dynamo failure: no C++ compiler, unsupported op, ...
+                first = (str(e).strip().splitlines() or [""])[0][:200]
+                warnings.warn(f"train.compile: compiled {self.what} failed "
+                              f"({type(e).__name__}: {first}); running eagerly")
+                self.compiled = None
+        return self._orig_mod(*args, **kwargs)
+
+
 def maybe_compile(net: torch.nn.Module, enabled: bool, what: str):
     """torch.compile where it works; otherwise the eager network and a warning (never a crash)."""
     if not enabled:
         return net
     try:
-        return torch.compile(net)
+        return CompileFallback(torch.compile(net), net, what)
     except Exception as e:  # unsupported platform/compiler
         warnings.warn(f"train.compile: could not compile {what} ({e}); running eagerly")
         return net

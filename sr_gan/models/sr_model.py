@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import CheckpointError
 from ..registry import LOSSES, MODELS
 from ..utils import distributed as dist
 from ._parts import (EMA, Precision, build_network, build_optimizer, build_scheduler, load_pretrained,
@@ -27,7 +28,12 @@ class SRModel:
         self.channels_last = t["channels_last"]
         self.precision = Precision(t["amp"], device)
         self.net_g = build_network(opt["network_g"], device, self.channels_last, scale=opt["scale"])
-        load_pretrained(self.net_g, opt["path"]["pretrain_network_g"], opt["path"]["strict_load_g"], "network_g")
+        try:
+            load_pretrained(self.net_g, opt["path"]["pretrain_network_g"], opt["path"]["strict_load_g"], "network_g")
+        except CheckpointError as e:   # name the option and the file, not only the network
+            path = opt["path"]["pretrain_network_g"]
+            raise CheckpointError(f"path.pretrain_network_g: {e}" if str(path) in str(e)
+                                  else f"path.pretrain_network_g: {path}: {e}") from None
         self.ema = EMA(self.net_g, t["ema_decay"]) if t["ema_decay"] > 0 else None
         self.pixel_loss, self.pixel_weight = self._build_weighted(t["pixel"])
         if self.pixel_loss is None and type(self) is SRModel:

@@ -20,6 +20,16 @@ from ._parts import build_network, build_optimizer, build_scheduler, load_pretra
 from .sr_model import SRModel
 
 
+def feature_matching_loss(fake_feats: list, real_feats: list, layers: list | None = None) -> torch.Tensor:
+    """Mean L1 between D's intermediate features on SR and (detached) HR images."""
+    idx = list(layers) if layers is not None else list(range(len(real_feats)))
+    if any(i >= len(real_feats) or i < -len(real_feats) for i in idx):
+        from ..errors import OptionError
+        raise OptionError(f"train.feature_matching.layers: {idx} out of range; the discriminator returns "
+                          f"{len(real_feats)} feature maps")
+    return sum(F.l1_loss(fake_feats[i], real_feats[i].detach()) for i in idx) / max(1, len(idx))
+
+
 @MODELS.register("srgan")
 class SRGANModel(SRModel):
     def __init__(self, opt: dict, device: torch.device):
@@ -31,6 +41,7 @@ class SRGANModel(SRModel):
         self.net_d = build_network(d_cfg, device, self.channels_last, input_size=crop,
                                    num_in_ch=(6 if self.conditional else 3))
         load_pretrained(self.net_d, opt["path"]["pretrain_network_d"], opt["path"]["strict_load_d"], "network_d")
+        self.net_d = dist.maybe_sync_batchnorm(self.net_d, t["sync_bn"], device)
         self.perceptual_loss, self.perceptual_weight = self._build_weighted(t["perceptual"])
         gan = dict(t["gan"])
         self.gan_weight = gan.pop("weight")
@@ -62,7 +73,9 @@ class SRGANModel(SRModel):
     def _d_terms(self, hr_in: torch.Tensor, d_real: torch.Tensor, d_fake: torch.Tensor, sr: torch.Tensor) -> dict:
         terms = {"l_d_gan": self.gan_loss.discriminator_loss(d_real, d_fake)}
         if self.gan_loss.needs_gradient_penalty:
-            critic = lambda x: self._discriminate(x, False)[0]   # noqa: E731
+            # no self.precision.autocast() here: the penalty's D pass stays fp32 (gradient_penalty
+            # turns autocast off, and _discriminate would turn it back on)
+            critic = lambda x: self.d(self._d_input(x)).float()   # noqa: E731
             terms["l_d_gp"] = self.gan_loss.gp_weight * gradient_penalty(critic, self.hr.float(), sr.detach().float())
         if self.r1_weight > 0:
             terms["l_d_r1"] = 0.5 * self.r1_weight * r1_penalty(d_real, hr_in)
@@ -105,9 +118,7 @@ class SRGANModel(SRModel):
             if self.gan_weight > 0:
                 g_terms["l_g_gan"] = self.gan_weight * self.gan_loss.generator_loss(d_fake, d_real.detach())
             if self.fm_weight > 0:
-                idx = self.fm_layers if self.fm_layers is not None else range(len(f_real))
-                fm = sum(F.l1_loss(f_fake[i], f_real[i].detach()) for i in idx) / max(1, len(idx))
-                g_terms["l_g_fm"] = self.fm_weight * fm
+                g_terms["l_g_fm"] = self.fm_weight * feature_matching_loss(f_fake, f_real, self.fm_layers)
             g_loss = sum(g_terms.values())
             g_params = [p for p in self.net_g.parameters() if p.requires_grad]
             scaler.scale(g_loss).backward(inputs=g_params, retain_graph=train_d)
