@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # Users with their own torch build keep it; this pin is the build that lies on the dev/CI machines.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test install data clean-demo
+.PHONY: demo test install data docs clean-demo
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ demo: data
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+docs: install
+	$(PY) scripts/update_readme_options.py
 
 clean-demo:
 	rm -rf experiments/demo* datasets/demo

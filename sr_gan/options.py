@@ -127,6 +127,7 @@ SCHEMA: dict = {
         "amp": F(str, "none", "none | bf16 | fp16 mixed precision (losses in fp32)", choices=["none", "bf16", "fp16"]),
         "channels_last": F(bool, False, "channels_last memory format for G and D"),
         "compile": F(bool, False, "torch.compile G and D (falls back with a warning)"),
+        "sync_bn": F(bool, False, "multi-GPU: SyncBatchNorm in D (BN statistics over the global batch); CUDA only"),
         "grad_clip": F(float, 0.0, "clip gradient norm of G and D; 0 = off", min=0.0),
         "max_nonfinite": F(int, 5, "stop after this many consecutive NaN/Inf steps", min=1),
         "auto_resume": F(bool, False, "resume from the newest loadable checkpoint of this experiment"),
@@ -403,21 +404,25 @@ def save(opt: dict, path: str) -> None:
 
 # ----------------------------------------------------------------------------- docs
 
+def _esc(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
 def _doc_lines(spec: Any, key: str, out: list[str]) -> None:
     if isinstance(spec, Field):
         req = " **required**" if spec.required else ""
         ch = _choices(spec)
         ch_s = f" ({', '.join(map(str, ch))})" if ch and spec.type is not list else ""
-        out.append(f"| `{key}` | {_type_name(spec.type)} | `{spec.default!r}`{req} | {spec.doc}{ch_s} |")
+        out.append(f"| `{key}` | {_type_name(spec.type)} | `{spec.default!r}`{req} | {_esc(spec.doc + ch_s)} |")
     elif isinstance(spec, Typed):
         kinds = spec.registry.names(spec.kind)
-        out.append(f"| `{key}.type` | str | `{spec.default_type!r}` | {spec.doc}: {', '.join(kinds)} |")
+        out.append(f"| `{key}.type` | str | `{spec.default_type!r}` | {_esc(spec.doc)}: {', '.join(kinds)} |")
         for k, fl in spec.extra.items():
             _doc_lines(fl, f"{key}.{k}", out)
         for t in kinds:
             ps = [f"{n}={p.default!r}" if p.default is not inspect.Parameter.empty else n
                   for n, p in spec.registry.signature(t).parameters.items() if n not in spec.injected]
-            out.append(f"| `{key}` ({t}) | | | {', '.join(ps)} |")
+            out.append(f"| `{key}` ({t}) | | | {_esc(', '.join(ps))} |")
     elif isinstance(spec, MapOf):
         _doc_lines(spec.value, f"{key}.<name>", out)
     else:

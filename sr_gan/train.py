@@ -19,7 +19,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import options as options_mod
-from .errors import SRGanError
+from .errors import CheckpointError, DataError, SRGanError
+from .data.prefetch import CUDAPrefetcher
 from .models.sr_model import NonFiniteStep
 from .registry import DATASETS, MODELS
 from .utils import checkpoint as ckpt
@@ -82,6 +83,39 @@ def _worker_init(worker_id: int) -> None:     # augmentation never uses global R
     random.seed(seed)
 
 
+class _ErrorsAsData(torch.utils.data.Dataset):
+    """Hands a dataset's user-facing error back as a value: DataLoader re-raises exceptions from worker
+    processes with the worker's traceback in the message, which would break the one-line error rule."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        try:
+            return self.dataset[key]
+        except SRGanError as e:
+            return DataError(str(e))      # single-argument class: survives pickling across processes
+
+
+def _collate(samples: list):
+    from torch.utils.data import default_collate
+    return next((s for s in samples if isinstance(s, SRGanError)), None) or default_collate(samples)
+
+
+def restore_model(model, state: dict, path: str) -> None:
+    """A checkpoint of another model or architecture fails as one line naming the file and what differs."""
+    try:
+        model.load_state_dict(state)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    except (KeyError, ValueError, RuntimeError, TypeError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"{path}: does not fit this {type(model).__name__} ({reason})") from None
+
+
 def build_train_loader(opt: dict, start_iter: int):
     from .data.sampler import ResumableSampler
     cfg = dict(opt["datasets"]["train"])
@@ -89,7 +123,8 @@ def build_train_loader(opt: dict, start_iter: int):
     dataset = DATASETS.build(cfg, scale=opt["scale"], phase="train", seed=opt["seed"])
     sampler = ResumableSampler(len(dataset), seed=opt["seed"], rank=dist.rank(), world_size=dist.world_size(),
                                start=start_iter * batch)
-    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True,
+    loader = DataLoader(_ErrorsAsData(dataset), batch_size=batch, sampler=sampler, num_workers=workers,
+                        drop_last=True, collate_fn=_collate,
                         pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
                         worker_init_fn=_worker_init, prefetch_factor=4 if workers > 0 else None)
     return loader, dataset
@@ -136,8 +171,7 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
     model = MODELS.get(opt["model"])(opt, device)
     start_iter = 0
     if state is not None:
-        model.load_state_dict(state)
-        set_rng_state(state["rng"][min(dist.rank(), len(state["rng"]) - 1)])
+        restore_model(model, state, path)
         start_iter = int(state["iter"])
         log.info(f"resumed from {path} at iteration {start_iter}")
     else:
@@ -187,13 +221,20 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
         return results
 
     from tqdm import tqdm
-    bar = tqdm(total=total, initial=start_iter, disable=not dist.is_main(), dynamic_ncols=True, unit="it")
+    import sys
+    tty = sys.stderr.isatty()      # no tty (CI, nohup, a log file): log lines carry the speed and ETA instead
+    bar = tqdm(total=total, initial=start_iter, disable=not (dist.is_main() and tty), dynamic_ncols=True, unit="it")
+    t_start, it_start = time.time(), start_iter
     nonfinite, it, results = 0, start_iter, {}
     print_freq, val_freq, save_freq = opt["logger"]["print_freq"], vcfg["freq"], opt["save"]["freq"]
-    data = iter(loader)
+    data = iter(CUDAPrefetcher(loader, device))   # pass-through on CPU
+    if state is not None:   # restored last: building the loader iterator above draws from torch's RNG
+        set_rng_state(state["rng"][min(dist.rank(), len(state["rng"]) - 1)])
     try:
         while it < total:
             batch = next(data)
+            if isinstance(batch, SRGanError):
+                raise batch
             model.feed_data(batch)
             it += 1
             try:
@@ -214,8 +255,10 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
                 bar.set_postfix_str(format_losses({k: v for k, v in losses.items() if k.startswith("l_")}))
                 tb.scalars(losses, it, "train/")
                 log.debug(f"iter {it}: {format_losses(losses)}")
-                if not bar.disable and not bar.fp.isatty():
-                    log.info(f"iter {it}/{total}: {format_losses(losses)}")
+                if not tty:
+                    rate = (it - it_start) / max(1e-9, time.time() - t_start)
+                    eta = (total - it) / max(rate, 1e-9)
+                    log.info(f"iter {it}/{total} ({rate:.2f} it/s, ETA {eta / 60:.1f} min): {format_losses(losses)}")
             if (val_freq and it % val_freq == 0) and it != total:
                 results = validate(it)
             if it % save_freq == 0 and it != total:
