@@ -59,6 +59,10 @@ class SRModel:
         self.lr = batch["lr"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
         if "hr" in batch:
             self.hr = batch["hr"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+        # BatchNorm statistics change in the forward pass itself: keep their values from before this
+        # step so a non-finite step can be undone completely (restored in _check_finite)
+        self._buffers_before_step = [(b, b.detach().clone()) for k, n in self.networks().items()
+                                     if k != "g_ema" for b in n.buffers()]
 
     # ------------------------------------------------------------------ update
     def _check_finite(self, terms: dict, nets: list) -> None:
@@ -77,6 +81,9 @@ class SRModel:
             bad = ["gradient of " + ", ".join(type(uncompiled(n)).__name__ for n in nets)]
         for n in nets:
             n.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for buf, before in getattr(self, "_buffers_before_step", []):
+                buf.copy_(before)
         raise NonFiniteStep(", ".join(bad))
 
     def _step(self, name: str, loss: torch.Tensor, net: torch.nn.Module) -> None:

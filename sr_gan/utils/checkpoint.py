@@ -13,6 +13,7 @@ import io
 import os
 import re
 import shutil
+import time
 import warnings
 
 import torch
@@ -21,6 +22,7 @@ from ..errors import CheckpointError
 
 _NAME = re.compile(r"^iter_(\d+)\.pth$")
 LATEST = "latest"
+_TEMP = re.compile(r"^\.(iter_\d+\.pth|latest)\.tmp\d+$")   # see atomic_write_bytes
 
 
 def checkpoint_name(iteration: int) -> str:
@@ -47,12 +49,21 @@ def _write_bytes(path: str, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def _test_pause_before_rename() -> None:
+    """Test hook: SR_GAN_TEST_SLOW_SAVE=SECONDS sleeps between the temp file and the rename, so the
+    crash test (tests/test_crash_resume.py) can SIGKILL a run in the middle of a checkpoint write."""
+    pause = os.environ.get("SR_GAN_TEST_SLOW_SAVE")
+    if pause:
+        time.sleep(float(pause))
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
     try:
         _write_bytes(tmp, data)
+        _test_pause_before_rename()
         os.replace(tmp, path)
     except OSError as e:
         if os.path.exists(tmp):
@@ -66,11 +77,23 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     _fsync_dir(folder)
 
 
+def _remove_stale_temp_files(folder: str) -> None:
+    """Temp files of writes a crash (SIGKILL, power loss) interrupted: never a checkpoint, only disk used."""
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if _TEMP.match(name):
+                try:
+                    os.remove(os.path.join(folder, name))
+                except OSError:
+                    pass
+
+
 def save_checkpoint(state: dict, folder: str, iteration: int, keep: int = 3) -> str:
     """Write `state` as folder/iter_XXXXXXXX.pth atomically, update `latest`, prune to `keep` files."""
     buf = io.BytesIO()
     torch.save(state, buf)
     path = os.path.join(folder, checkpoint_name(iteration))
+    _remove_stale_temp_files(folder)
     atomic_write_bytes(path, buf.getvalue())
     atomic_write_bytes(os.path.join(folder, LATEST), (checkpoint_name(iteration) + "\n").encode())
     for old in list_checkpoints(folder)[keep:]:
