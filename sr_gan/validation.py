@@ -17,10 +17,14 @@ log = logging.getLogger("sr_gan")
 
 def build_metrics(names: list[str], crop_border: int, y_channel: bool, device: str) -> dict:
     """name -> metric object, or name -> str (why it is unavailable, e.g. missing LPIPS weights)."""
+    import inspect
     out = {}
     for name in names:
+        cls = METRICS.get(name)
+        given = {"crop_border": crop_border, "y_channel": y_channel, "device": device}
+        accepted = inspect.signature(cls).parameters
         try:
-            out[name] = METRICS.get(name)(crop_border=crop_border, y_channel=y_channel, device=device)
+            out[name] = cls(**{k: v for k, v in given.items() if k in accepted})
         except MissingWeightsError as e:
             out[name] = f"n/a: {e}"
             log.warning(f"val.metrics: {name} unavailable: {e}")

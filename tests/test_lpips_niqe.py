@@ -124,3 +124,10 @@ def test_niqe_small_inputs():
         calculate_niqe(_astronaut(80))
     with pytest.raises(ValueError, match="96x96"):
         calculate_niqe(_astronaut(100), crop_border=4)
+
+
+def test_written_out_weight_urls_match_torchvision():
+    from torchvision.models import AlexNet_Weights, Inception_V3_Weights, VGG16_Weights
+    from sr_gan.metrics import fid_is, lpips_metric
+    assert lpips_metric.BACKBONE_URLS == {"alex": AlexNet_Weights.IMAGENET1K_V1.url, "vgg": VGG16_Weights.IMAGENET1K_V1.url}
+    assert fid_is.INCEPTION_URL == Inception_V3_Weights.IMAGENET1K_V1.url

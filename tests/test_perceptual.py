@@ -191,3 +191,10 @@ def test_unknown_layer_suggests(tmp_path):
 def test_registered():
     assert LOSSES.get("perceptual") is PerceptualLoss
     assert LOSSES.kind("perceptual") == "perceptual"
+
+
+def test_vgg19_layout_and_url_match_torchvision():
+    from torchvision.models.vgg import VGG19_Weights, cfgs
+    from sr_gan.losses import perceptual
+    assert perceptual.VGG19_CFG == cfgs["E"]
+    assert perceptual.VGG19_URL == VGG19_Weights.IMAGENET1K_V1.url

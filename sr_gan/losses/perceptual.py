@@ -13,21 +13,23 @@ from urllib.parse import urlparse
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.models.vgg import VGG19_Weights, cfgs
 
 from sr_gan.errors import CheckpointError, MissingWeightsError, OptionError
 from sr_gan.registry import LOSSES
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-VGG19_URL = VGG19_Weights.IMAGENET1K_V1.url
+# torchvision's VGG19 layout ("E") and IMAGENET1K_V1 URL, written out so that building the loss does not
+# import torchvision.models (about 3 s per process); tests/test_perceptual.py checks they still agree.
+VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 CRITERIA = ("l1", "l2", "fro")
 
 
 def vgg19_layer_names() -> list[str]:
     """Names of torchvision ``vgg19().features`` modules in order: conv1_1, relu1_1, ..., pool5."""
     names, block, conv = [], 1, 1
-    for v in cfgs["E"]:
+    for v in VGG19_CFG:
         if v == "M":
             names.append(f"pool{block}")
             block, conv = block + 1, 1
@@ -46,7 +48,7 @@ def build_vgg19_features(num_layers: int) -> nn.Sequential:
     matches torchvision's (kaiming_normal fan_out, zero bias) so random VGG runs are reproducible."""
     layers: list[nn.Module] = []
     in_ch = 3
-    for v in cfgs["E"]:
+    for v in VGG19_CFG:
         if v == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:

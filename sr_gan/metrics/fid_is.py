@@ -17,12 +17,11 @@ import torch
 import torch.nn.functional as F
 from scipy import linalg
 from scipy.special import rel_entr
-from torchvision.models import Inception_V3_Weights, inception_v3
 
 from sr_gan.errors import MissingWeightsError
 from sr_gan.metrics._common import resolve_weights
 
-INCEPTION_URL = Inception_V3_Weights.IMAGENET1K_V1.url
+INCEPTION_URL = "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth"  # torchvision IMAGENET1K_V1
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -84,6 +83,7 @@ class InceptionFeatures:
 
     def __init__(self, device: str = "cpu", weights_path: str | None = None):
         path = resolve_weights(INCEPTION_URL, weights_path, "Inception-v3", "--inception-weights PATH")
+        from torchvision.models import inception_v3
         net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
         state = torch.load(path, map_location="cpu", weights_only=True)
         try:

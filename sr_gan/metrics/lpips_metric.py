@@ -11,16 +11,17 @@ from __future__ import annotations
 import re
 import warnings
 
-import lpips
 import numpy as np
 import torch
-from torchvision.models import AlexNet_Weights, VGG16_Weights
 
 from sr_gan.errors import MissingWeightsError
 from sr_gan.metrics._common import as_float01, resolve_weights
 from sr_gan.registry import METRICS
 
-BACKBONE_URLS = {"alex": AlexNet_Weights.IMAGENET1K_V1.url, "vgg": VGG16_Weights.IMAGENET1K_V1.url}
+# torchvision IMAGENET1K_V1 URLs, written out so that scanning the metric registry imports neither lpips
+# nor torchvision.models (seconds per process); tests/test_lpips_niqe.py checks they still agree.
+BACKBONE_URLS = {"alex": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+                 "vgg": "https://download.pytorch.org/models/vgg16-397923af.pth"}
 _LPIPS_HEADS = "{pkg}/weights/v0.1/{net}.pth"
 
 
@@ -38,8 +39,9 @@ def _trunk_state_dict(trunk: torch.nn.Module, torchvision_sd: dict) -> dict:
     return out
 
 
-def build_lpips(net: str = "alex", backbone_path: str | None = None) -> lpips.LPIPS:
+def build_lpips(net: str = "alex", backbone_path: str | None = None):
     """An eval-mode ``lpips.LPIPS`` with calibrated heads and ImageNet trunk, both loaded locally."""
+    import lpips
     if net not in BACKBONE_URLS:
         raise ValueError(f"lpips net must be one of {sorted(BACKBONE_URLS)}, got '{net}'")
     path = resolve_weights(BACKBONE_URLS[net], backbone_path, f"LPIPS {net} backbone", "backbone_path")

@@ -174,6 +174,9 @@ def write_image(path, img: np.ndarray, bits: int = 8) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(buf.tobytes())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
