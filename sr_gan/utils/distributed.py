@@ -48,6 +48,20 @@ def broadcast_module(net: torch.nn.Module) -> None:
             td.broadcast(t.data, src=0)
 
 
+def maybe_sync_batchnorm(net: torch.nn.Module, enabled: bool, device: torch.device) -> torch.nn.Module:
+    """`train.sync_bn`: BatchNorm statistics over the global batch instead of each rank's shard.
+
+    torch's SyncBatchNorm only runs on CUDA (NCCL); on CPU (gloo) it is refused up front rather than
+    failing at the first forward. One process needs nothing: plain BN already sees the whole batch."""
+    if not enabled or not is_distributed():
+        return net
+    if device.type != "cuda":
+        from ..errors import OptionError
+        raise OptionError("train.sync_bn: SyncBatchNorm needs CUDA (torch supports it only on GPU); "
+                          "set train.sync_bn=false for CPU/gloo runs")
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+
+
 def average_gradients(net: torch.nn.Module) -> None:
     if not is_distributed():
         return
