@@ -16,18 +16,16 @@ def main(argv=None) -> int:
     p.add_argument("--auto-resume", action="store_true", help="continue from the newest loadable checkpoint, if any")
     args = p.parse_args(argv)
 
-    from sr_gan.errors import SRGanError
-    try:
+    from sr_gan.cli import run_cli
+
+    def body():
         from sr_gan import options
         from sr_gan.train import run
-        opt = options.load(args.opt, args.overrides)
-        run(opt, resume=args.resume, auto_resume=args.auto_resume)
-    except SRGanError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except SystemExit as e:   # clean stop after SIGINT/SIGTERM (checkpoint already saved)
-        return int(e.code or 0)
-    return 0
+        try:
+            run(options.load(args.opt, args.overrides), resume=args.resume, auto_resume=args.auto_resume)
+        except SystemExit as e:   # clean stop after SIGINT/SIGTERM (checkpoint already saved)
+            return int(e.code or 0)
+    return run_cli(body)
 
 
 if __name__ == "__main__":

@@ -39,26 +39,40 @@ def main() -> int:
     p.add_argument("overrides", nargs="*", help="overrides applied to the PSNR stage")
     args = p.parse_args()
     os.chdir(ROOT)
-    from sr_gan.errors import SRGanError
-    try:
-        stage("options/demo.yml", args.overrides)
-        gan_opt = "options/demo_esrgan.yml"
-        if args.psnr_only or not os.path.isfile(gan_opt):
-            return 0
-        stage(gan_opt, [])
-        src = sorted(os.listdir("datasets/demo/val/HR"))[0]
-        out = "experiments/demo_esrgan/upscaled"
-        lr_dir = "experiments/demo_esrgan/demo_input"
-        from sr_gan.data.bicubic import imresize
-        from sr_gan.utils.image_io import read_image, write_image
-        img, _ = read_image(os.path.join("datasets/demo/val/HR", src))
-        write_image(os.path.join(lr_dir, src), imresize(img, 1 / 4))
-        subprocess.run([sys.executable, "scripts/upscale.py", "-i", os.path.join(lr_dir, src), "-o", out,
-                        "--model", "experiments/demo_esrgan/checkpoints/latest", "--overwrite"], check=True)
-        print(f"upscaled held-out image: {os.path.join(out, src)} (input: {os.path.join(lr_dir, src)})")
-    except SRGanError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    from sr_gan.cli import run_cli
+    return run_cli(lambda: demo(args))
+
+
+def vgg19_cached() -> bool:
+    from sr_gan.losses.perceptual import cached_vgg19_path
+    return os.path.isfile(cached_vgg19_path())
+
+
+def demo(args) -> int:
+    t0 = time.time()
+    psnr = stage("options/demo.yml", args.overrides)
+    gan_opt = "options/demo_esrgan.yml"
+    if args.psnr_only:
+        return 0
+    if vgg19_cached():
+        gan_over = ["train.perceptual.pretrained=true"]
+    else:
+        gan_over = []
+        print("\nnote: VGG19 ImageNet weights are not in torch's hub cache, so the GAN stage uses a random VGG19 "
+              "for its perceptual loss (see README, 'Pretrained weights')")
+    stage(gan_opt, gan_over)
+    src = sorted(os.listdir("datasets/demo/val/HR"))[0]
+    out, lr_dir = "experiments/demo_esrgan/upscaled", "experiments/demo_esrgan/demo_input"
+    from sr_gan.data.bicubic import imresize
+    from sr_gan.utils.image_io import read_image, write_image
+    img, _ = read_image(os.path.join("datasets/demo/val/HR", src))
+    write_image(os.path.join(lr_dir, src), imresize(img, 1 / 4))
+    subprocess.run([sys.executable, "scripts/upscale.py", "-i", os.path.join(lr_dir, src), "-o", out,
+                    "--model", "experiments/demo_esrgan/checkpoints/latest", "--overwrite"], check=True)
+    print(f"\nupscaled held-out photo: {os.path.join(out, src)} (x4 from {os.path.join(lr_dir, src)})")
+    r = psnr["val"]
+    print(f"PSNR model on the held-out photos: {r['model']['psnr']:.2f} dB vs bicubic {r['bicubic']['psnr']:.2f} dB "
+          f"({r['model']['psnr'] - r['bicubic']['psnr']:+.2f} dB); demo took {(time.time() - t0) / 60:.1f} min")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Option files: YAML + `base:` inheritance + `key.sub=value` overrides + strict validation.
 
-The schema below is the single source of truth: `validate` checks a loaded file against it and
+The schema (sr_gan/option_schema.py) is the single source of truth: `validate` checks a loaded file against it and
 `python -m sr_gan.options` prints it as the README's option reference. Sections that pick a class by
 `type:` (networks, losses, datasets) take their keys from that class's constructor signature, so a
 new network's options are checked and documented without editing this file.
@@ -12,143 +12,12 @@ import difflib
 import inspect
 import os
 import typing
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from .errors import OptionError
-from .registry import ARCHS, DATASETS, LOSSES, METRICS, MODELS, Registry
-
-_MISSING = object()
-
-
-@dataclass
-class Field:
-    type: Any                      # int | float | str | bool | list | dict | tuple of those
-    default: Any = None
-    doc: str = ""
-    required: bool = False
-    choices: Any = None            # list or callable returning a list
-    min: float | None = None
-    max: float | None = None
-    nullable: bool = True
-
-
-@dataclass
-class Typed:
-    """A section whose `type:` names a registry entry; other keys are that class's arguments."""
-    registry: Registry
-    kind: str | None = None
-    default_type: str | None = None
-    extra: dict = field(default_factory=dict)      # keys handled by the model, not the class
-    injected: tuple = ()                           # arguments the code fills in, not the YAML
-    doc: str = ""
-
-
-@dataclass
-class MapOf:
-    """A mapping of user-chosen names to sections (e.g. datasets: {train: ..., val_set5: ...})."""
-    value: Any
-    doc: str = ""
-
-
-F = Field
-OPTIM = {
-    "type": F(str, "adam", "adam | adamw", choices=["adam", "adamw"]),
-    "lr": F(float, 1e-4, "learning rate", min=0.0, nullable=False),
-    "betas": F(list, [0.9, 0.99], "Adam betas"),
-    "weight_decay": F(float, 0.0, "decoupled for adamw, L2 for adam", min=0.0),
-    "eps": F(float, 1e-8, "Adam epsilon", min=0.0),
-}
-LOADER_KEYS = {
-    "batch": F(int, 16, "batch size per process (effective batch = batch x processes)", min=1),
-    "workers": F(int, 2, "DataLoader worker processes", min=0),
-}
-DATASET = Typed(DATASETS, default_type="paired", extra=LOADER_KEYS, injected=("scale", "phase", "seed"),
-                doc="dataset; `type` plus the dataset class's arguments")
-
-SCHEMA: dict = {
-    "name": F(str, doc="experiment name: experiments/<name>/", required=True, nullable=False),
-    "base": F(str, None, "option file this one inherits (path relative to this file)"),
-    "model": F(str, "sr", "sr (pixel loss) | srgan (pixel + perceptual + GAN)", choices=lambda: MODELS.names()),
-    "scale": F(int, doc="upscaling factor", required=True, min=1, max=16, nullable=False),
-    "device": F(str, "auto", "auto | cpu | cuda (auto picks CUDA when present)", choices=["auto", "cpu", "cuda"]),
-    "seed": F(int, 0, "seed for weights, data order and augmentation"),
-    "num_threads": F(int, None, "CPU threads for torch (default: torch's choice)", min=1),
-    "datasets": MapOf(DATASET, "named datasets: `train` for training, every other name is a validation set"),
-    "network_g": Typed(ARCHS, kind="generator", injected=("scale",), doc="generator"),
-    "network_d": Typed(ARCHS, kind="discriminator", injected=("input_size",),
-                       extra={"conditional": F(bool, False, "judge D(x | bicubic-upsampled LR), channels concatenated")},
-                       doc="discriminator (srgan model)"),
-    "path": {
-        "experiments_root": F(str, "experiments", "where experiment folders are made"),
-        "pretrain_network_g": F(str, None, "generator weights to start from (ours, BasicSR, KAIR or original ESRGAN)"),
-        "strict_load_g": F(bool, True, "require every key to match"),
-        "pretrain_network_d": F(str, None, "discriminator weights to start from"),
-        "strict_load_d": F(bool, True, "require every key to match"),
-    },
-    "train": {
-        "total_iter": F(int, 100000, "iterations (generator updates) in all", min=1),
-        "optim_g": OPTIM,
-        "optim_d": OPTIM,
-        "scheduler": {
-            "type": F(str, "multistep", "multistep | cosine | constant", choices=["multistep", "cosine", "constant"]),
-            "milestones": F(list, [], "multistep: iterations where lr is multiplied by gamma"),
-            "gamma": F(float, 0.5, "multistep factor", min=0.0),
-            "warmup_iter": F(int, 0, "linear warm-up iterations", min=0),
-            "eta_min": F(float, 1e-7, "cosine: final lr", min=0.0),
-        },
-        "ema_decay": F(float, 0.999, "EMA of the generator used for validation and export; 0 = off", min=0.0, max=1.0),
-        "pixel": Typed(LOSSES, kind="pixel", default_type="l1",
-                       extra={"weight": F(float, 1.0, "weight of the pixel loss", min=0.0)}, doc="pixel loss; null = off"),
-        "perceptual": Typed(LOSSES, kind="perceptual", default_type="perceptual",
-                            extra={"weight": F(float, 1.0, "weight of the perceptual term", min=0.0)},
-                            doc="VGG19 perceptual loss (srgan); null = off"),
-        "gan": {
-            "type": F(str, "vanilla", "vanilla | lsgan | wgan | wgan_gp | hinge | softplus",
-                      choices=lambda: LOSSES.names("gan")),
-            "weight": F(float, 5e-3, "weight of the generator's GAN term", min=0.0),
-            "relativistic": F(bool, False, "relativistic-average D and G (ESRGAN)"),
-            "real_label": F(float, 1.0, "target for real (D)"),
-            "fake_label": F(float, 0.0, "target for fake (D)"),
-            "gen_label": F(float, 1.0, "target for fake (G)"),
-            "gp_weight": F(float, 10.0, "wgan_gp: gradient penalty weight", min=0.0),
-            "r1_weight": F(float, 0.0, "R1 penalty on real images (gamma)", min=0.0),
-        },
-        "feature_matching": {
-            "weight": F(float, 0.0, "L1 between D's features on HR and SR; 0 = off", min=0.0),
-            "layers": F(list, None, "indices of D's feature list (default: all)"),
-        },
-        "d_update": {
-            "ratio": F(float, 1.0, "D updates per G update (>=1), or e.g. 0.5 = one D update every 2 G updates", min=0.0),
-            "init_iters": F(int, 0, "train D alone for this many iterations first", min=0),
-        },
-        "amp": F(str, "none", "none | bf16 | fp16 mixed precision (losses in fp32)", choices=["none", "bf16", "fp16"]),
-        "channels_last": F(bool, False, "channels_last memory format for G and D"),
-        "compile": F(bool, False, "torch.compile G and D (falls back with a warning)"),
-        "sync_bn": F(bool, False, "multi-GPU: SyncBatchNorm in D (BN statistics over the global batch); CUDA only"),
-        "grad_clip": F(float, 0.0, "clip gradient norm of G and D; 0 = off", min=0.0),
-        "max_nonfinite": F(int, 5, "stop after this many consecutive NaN/Inf steps", min=1),
-        "auto_resume": F(bool, False, "resume from the newest loadable checkpoint of this experiment"),
-    },
-    "val": {
-        "freq": F(int, 0, "validate every N iterations (0 = only at the end)", min=0),
-        "metrics": F(list, ["psnr", "ssim"], "psnr, ssim, lpips, niqe", choices=lambda: METRICS.names()),
-        "crop_border": F(int, None, "pixels removed at each border (default: scale)", min=0),
-        "y_channel": F(bool, True, "PSNR/SSIM on MATLAB's Y channel (paper convention); false = RGB"),
-        "save_images": F(bool, True, "save SR images to experiments/<name>/visualization"),
-    },
-    "logger": {
-        "print_freq": F(int, 100, "log losses every N iterations", min=1),
-        "use_tb": F(bool, True, "write TensorBoard events"),
-    },
-    "save": {
-        "freq": F(int, 5000, "checkpoint every N iterations (one is always written at the end)", min=1),
-        "keep": F(int, 3, "keep the newest K checkpoints", min=1),
-    },
-}
-
+from .option_schema import SCHEMA, Field, MapOf, Typed
 
 # ----------------------------------------------------------------------------- loading
 

@@ -9,7 +9,6 @@ lookup table, 36 features per block, and the distance to the shipped pristine mo
 """
 from __future__ import annotations
 
-import math
 import os
 from functools import lru_cache
 
