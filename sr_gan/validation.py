@@ -26,7 +26,7 @@ def build_metrics(names: list[str], crop_border: int, y_channel: bool, device: s
         try:
             out[name] = cls(**{k: v for k, v in given.items() if k in accepted})
         except MissingWeightsError as e:
-            out[name] = f"n/a: {e}"
+            out[name] = "n/a (weights missing, see log)"
             log.warning(f"val.metrics: {name} unavailable: {e}")
     return out
 
