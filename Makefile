@@ -22,7 +22,7 @@ demo: data
 	$(PY) scripts/demo.py
 
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider --durations=10 tests
 
 docs: install
 	$(PY) scripts/update_readme_options.py

@@ -91,8 +91,10 @@ def test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact(tmp_path):
         proc = start_cli(["-opt", crash_yml, "--auto-resume"], **slow)
         if mode == "save":     # SIGKILL while a checkpoint's temp file is written but not yet renamed
             target = start + 2 * rnd.randint(1, 3)
+            # only this process's temp files: a stale one left by an earlier kill must not count
             _wait_for(lambda: any(int(re.search(r"(\d+)", f).group(1)) >= target for f in _temp_files(ckdir)
-                                  if f.startswith(".iter_")), proc, what=f"a checkpoint write >= {target}")
+                                  if f.startswith(".iter_") and f.endswith(f".tmp{proc.pid}")),
+                      proc, what=f"a checkpoint write >= {target}")
         else:                  # SIGKILL somewhere in the middle of training steps
             _wait_for(lambda: _newest_iter(ckdir) > start, proc, what="training progress")
             time.sleep(rnd.uniform(0.0, 0.3))
