@@ -51,7 +51,12 @@ def demo_step_seconds(iters: int) -> float:
     opt = options.load(os.path.join(ROOT, "options", "demo.yml"),
                        [f"datasets.train.hr={ROOT}/datasets/demo/train/HR"], check_paths=False)
     model = MODELS.get("sr")(opt, torch.device("cpu"))
-    model.feed_data({"lr": torch.rand(16, 3, 24, 24), "hr": torch.rand(16, 3, 96, 96)})
+    return median_step_seconds(model, {"lr": torch.rand(16, 3, 24, 24), "hr": torch.rand(16, 3, 96, 96)}, iters)
+
+
+def median_step_seconds(model, batch: dict, iters: int) -> float:
+    """Median wall time of `model.optimize_parameters` on a fixed batch, after one warm-up step."""
+    model.feed_data(batch)
     model.optimize_parameters(1)
     times = []
     for it in range(iters):
@@ -69,14 +74,7 @@ def esrgan_batch4_step_seconds(iters: int) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = MODELS.get("srgan")(make_options("esrgan", "none", False, False, "cpu", 4, 128), torch.device("cpu"))
-    model.feed_data({"lr": torch.rand(4, 3, 32, 32), "hr": torch.rand(4, 3, 128, 128)})
-    model.optimize_parameters(1)
-    times = []
-    for it in range(iters):
-        t = time.perf_counter()
-        model.optimize_parameters(it + 2)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_step_seconds(model, {"lr": torch.rand(4, 3, 32, 32), "hr": torch.rand(4, 3, 128, 128)}, iters)
 
 
 def main(argv=None) -> int:
