@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_gan.cli import run_cli
 from sr_gan.data.augment import mod_crop
 from sr_gan.data.bicubic import imresize
 from sr_gan.data.paired import decode_folder, lr_stem_to_hr
@@ -208,29 +209,29 @@ def main(argv=None) -> int:
     lr.add_argument("--out", type=Path, required=True)
     lr.add_argument("--scale", type=int, default=4)
     args = ap.parse_args(argv)
-    try:
-        if args.cmd == "demo":
-            written = make_demo(args.out)
-            if not written:
-                print(f"demo dataset already there: {args.out} (train {len(DEMO_TRAIN)}, val {len(DEMO_VAL)})")
-            for p in written:
-                print(f"wrote {p}")
-        elif args.cmd == "layout":
-            print_layout()
-        elif args.cmd == "check":
-            results = check_dataset(args.name, args.root or Path("datasets") / args.name)
-            for ok, msg in results:
-                print(f"{'OK  ' if ok else 'FAIL'} {msg}")
-            return 0 if results and all(ok for ok, _ in results) else 1
-        elif args.cmd == "extract":
-            n = extract_subimages(args.input, args.output, args.crop, args.step, args.thresh_size, args.workers)
-            print(f"wrote {n} sub-images to {args.output}")
-        elif args.cmd == "lr":
-            n = make_lr(args.hr, args.out, args.scale)
-            print(f"wrote {n} LR images (x{args.scale}) to {args.out}")
-    except SRGanError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: run(args))
+
+
+def run(args) -> int:
+    if args.cmd == "demo":
+        written = make_demo(args.out)
+        if not written:
+            print(f"demo dataset already there: {args.out} (train {len(DEMO_TRAIN)}, val {len(DEMO_VAL)})")
+        for p in written:
+            print(f"wrote {p}")
+    elif args.cmd == "layout":
+        print_layout()
+    elif args.cmd == "check":
+        results = check_dataset(args.name, args.root or Path("datasets") / args.name)
+        for ok, msg in results:
+            print(f"{'OK  ' if ok else 'FAIL'} {msg}")
+        return 0 if results and all(ok for ok, _ in results) else 1
+    elif args.cmd == "extract":
+        n = extract_subimages(args.input, args.output, args.crop, args.step, args.thresh_size, args.workers)
+        print(f"wrote {n} sub-images to {args.output}")
+    elif args.cmd == "lr":
+        n = make_lr(args.hr, args.out, args.scale)
+        print(f"wrote {n} LR images (x{args.scale}) to {args.out}")
     return 0
 
 

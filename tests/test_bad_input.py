@@ -159,13 +159,13 @@ def _lr_folder(tmp_path, sizes: dict) -> str:
 
 def test_lr_hr_sizes_that_do_not_match_the_scale(tmp_path, hr, capsys):
     lr = _lr_folder(tmp_path, {"img0.png": 12, "img1.png": 10})
-    _fails(capsys, ["-opt", _yml(tmp_path, hr, datasets__train__lr=lr)], "datasets.train.lr",
+    assert _fails(capsys, ["-opt", _yml(tmp_path, hr, datasets__train__lr=lr)], "datasets.train.lr",
            "img1.png is 10x10 but HR img1.png is 48x48 (expected 12x12)")
 
 
 def test_hr_and_lr_folders_with_unmatched_names(tmp_path, hr, capsys):
     lr = _lr_folder(tmp_path, {"img0.png": 12, "other.png": 12})
-    _fails(capsys, ["-opt", _yml(tmp_path, hr, datasets__train__lr=lr)],
+    assert _fails(capsys, ["-opt", _yml(tmp_path, hr, datasets__train__lr=lr)],
            "LR images without HR: other.png", "HR images without LR: img1.png")
 
 
@@ -173,27 +173,27 @@ def test_hr_smaller_than_the_crop(tmp_path, capsys):
     folder = tmp_path / "hr"
     write_photos(folder, count=1, size=48)
     write_image(folder / "small.png", astronaut_crops(1, 24)[0])
-    _fails(capsys, ["-opt", _yml(tmp_path, str(folder))], "datasets.train.crop", "small.png (24x24 < 32)")
+    assert _fails(capsys, ["-opt", _yml(tmp_path, str(folder))], "datasets.train.crop", "small.png (24x24 < 32)")
 
 
 def test_empty_and_missing_folders(tmp_path, capsys):
     os.makedirs(tmp_path / "empty")
-    _fails(capsys, ["-opt", _yml(tmp_path, str(tmp_path / "empty"))], "datasets.train.hr", "no images in")
-    _fails(capsys, ["-opt", _yml(tmp_path, str(tmp_path / "absent"))], "datasets.train.hr",
+    assert _fails(capsys, ["-opt", _yml(tmp_path, str(tmp_path / "empty"))], "datasets.train.hr", "no images in")
+    assert _fails(capsys, ["-opt", _yml(tmp_path, str(tmp_path / "absent"))], "datasets.train.hr",
            str(tmp_path / "absent"), "does not exist")
 
 
 def test_unknown_key_suggests_the_right_one(tmp_path, hr, capsys):
-    _fails(capsys, ["-opt", _yml(tmp_path, hr), "train.totl_iter=5"], "train.totl_iter: unknown option",
+    assert _fails(capsys, ["-opt", _yml(tmp_path, hr), "train.totl_iter=5"], "train.totl_iter: unknown option",
            "did you mean 'total_iter'")
 
 
 def test_wrong_types_and_out_of_range_values(tmp_path, hr, capsys):
     yml = _yml(tmp_path, hr)
-    _fails(capsys, ["-opt", yml, "train.optim_g.lr=-0.001"], "train.optim_g.lr", "must be >= 0")
-    _fails(capsys, ["-opt", yml, "train.total_iter=many"], "train.total_iter", "expected int")
+    assert _fails(capsys, ["-opt", yml, "train.optim_g.lr=-0.001"], "train.optim_g.lr", "must be >= 0")
+    assert _fails(capsys, ["-opt", yml, "train.total_iter=many"], "train.total_iter", "expected int")
     # only the generator knows its scales: the error is raised while the model is built
-    _fails(capsys, ["-opt", yml, "scale=5", "network_g.type=rrdbnet"], "network_g.scale", "rrdbnet supports", "got 5")
+    assert _fails(capsys, ["-opt", yml, "scale=5", "network_g.type=rrdbnet"], "network_g.scale", "rrdbnet supports", "got 5")
 
 
 def _rrdbnet_state() -> dict:
@@ -203,7 +203,7 @@ def _rrdbnet_state() -> dict:
 def test_checkpoint_of_another_architecture_as_pretrained_generator(tmp_path, hr, capsys):
     path = str(tmp_path / "rrdb.pth")
     torch.save({"params_ema": _rrdbnet_state()}, path)
-    _fails(capsys, ["-opt", _yml(tmp_path, hr), f"path.pretrain_network_g={path}"], "path.pretrain_network_g",
+    assert _fails(capsys, ["-opt", _yml(tmp_path, hr), f"path.pretrain_network_g={path}"], "path.pretrain_network_g",
            path, "does not fit msrresnet", "8 missing (body.0.conv1.weight", "36 unexpected (body.0.rdb1",
            "conv_first.weight: checkpoint [16,3,3,3] vs model [8,3,3,3]")
 
@@ -212,13 +212,13 @@ def test_checkpoint_of_another_architecture_or_model_as_resume(tmp_path, hr, cap
     yml = _yml(tmp_path, hr)
     other = str(tmp_path / "rrdb_iter.pth")
     torch.save({"iter": 3, "nets": {"g": _rrdbnet_state(), "g_ema": _rrdbnet_state()}}, other)
-    _fails(capsys, ["-opt", yml, "--resume", other], other, "nets.g: checkpoint does not fit msrresnet",
+    assert _fails(capsys, ["-opt", yml, "--resume", other], other, "nets.g: checkpoint does not fit msrresnet",
            "shape mismatch (conv_first.weight")
     g = ARCHS.build({"type": "msrresnet", "num_feat": 8, "num_block": 1}, scale=4).state_dict()
     sr_only = str(tmp_path / "sr_iter.pth")
     torch.save({"iter": 3, "nets": {"g": g, "g_ema": g}}, sr_only)                 # no discriminator
     srgan = write_options(tmp_path / "srgan.yml", tiny_options(hr, str(tmp_path / "exp"), model="srgan"))
-    _fails(capsys, ["-opt", srgan, "--resume", sr_only], sr_only, "does not fit this SRGANModel",
+    assert _fails(capsys, ["-opt", srgan, "--resume", sr_only], sr_only, "does not fit this SRGANModel",
            "no network 'd'")
 
 

@@ -57,8 +57,9 @@ def test_zero_for_identical_inputs(images):
 
 
 def test_pretrained_false_warns():
-    with pytest.warns(UserWarning, match="train.perceptual.pretrained is false"):
-        PerceptualLoss(pretrained=False)
+    with pytest.warns(UserWarning, match="train.perceptual.pretrained is false") as caught:
+        loss = PerceptualLoss(pretrained=False)
+    assert len(caught) >= 1 and not any(p.requires_grad for p in loss.parameters())
 
 
 def test_weights_path_loads_and_matches_torchvision_conv5_4_l1(tv_features, weights_file, images):
