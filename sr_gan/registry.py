@@ -85,6 +85,7 @@ LOSSES = Registry("loss", "sr_gan.losses")            # kind: 'pixel' | 'gan' | 
 DATASETS = Registry("dataset", "sr_gan.data")
 MODELS = Registry("model", "sr_gan.models")
 METRICS = Registry("metric", "sr_gan.metrics")      # per-image metrics used in validation
+DEGRADATIONS = Registry("degradation pipeline", "sr_gan.degradations")   # HR batch -> realistic LR, on device
 
 
 def list_archs(kind: str | None = None) -> list[str]:
