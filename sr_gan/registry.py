@@ -86,6 +86,7 @@ DATASETS = Registry("dataset", "sr_gan.data")
 MODELS = Registry("model", "sr_gan.models")
 METRICS = Registry("metric", "sr_gan.metrics")      # per-image metrics used in validation
 DEGRADATIONS = Registry("degradation pipeline", "sr_gan.degradations")   # HR batch -> realistic LR, on device
+AUGMENTATIONS = Registry("batch augmentation", "sr_gan.augmentations")   # (lr, hr, generator) -> mixed batch, on device
 
 
 def list_archs(kind: str | None = None) -> list[str]:
