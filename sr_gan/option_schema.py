@@ -1,7 +1,8 @@
 """The option schema: every key an option file may hold, its type, default, range and meaning.
 
 `sr_gan.options` validates files against it and prints it as the README's option reference. Sections
-that pick a class by `type:` take their keys from that class's constructor signature.
+that pick a class by `type:` (Typed) take their keys from that class's constructor signature; a ListOf
+(train.losses) is a list of such sections, each named for logs and overrides.
 """
 from __future__ import annotations
 
