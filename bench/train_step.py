@@ -36,8 +36,9 @@ def make_options(config: str, amp: str, channels_last: bool, compile_: bool, dev
         "name": f"bench_{config}", "model": "srgan", "scale": 4, "device": device,
         "datasets": {"train": {"type": "paired", "hr": "unused", "crop": hr, "batch": batch, "workers": 0}},
         "network_g": dict(g), "network_d": dict(d),
-        "train": {"total_iter": 10 ** 6, "ema_decay": 0.999, "pixel": {"type": "l1", "weight": 1e-2},
-                  "perceptual": {"layers": {"conv5_4": 1.0}, "weight": 1.0, "pretrained": False},
+        "train": {"total_iter": 10 ** 6, "ema_decay": 0.999,
+                  "losses": [{"type": "l1", "weight": 1e-2},
+                             {"type": "perceptual", "layers": {"conv5_4": 1.0}, "weight": 1.0, "pretrained": False}],
                   "gan": {"type": "vanilla", "relativistic": True, "weight": 5e-3},
                   "amp": amp, "channels_last": channels_last, "compile": compile_},
     })
@@ -65,7 +66,8 @@ def timed(fn, device, iters: int, warmup: int) -> float:
 def bare_passes(model, lr, hr) -> dict:
     """The forward+backward passes one step contains, as separate closures (no losses, no optimizer)."""
     fmt = torch.channels_last if model.channels_last else torch.contiguous_format
-    g, d, vgg, prec = model.g, model.d, model.perceptual_loss, model.precision
+    vgg = next(t.module for t in model.losses.terms if t.name == "perceptual")
+    g, d, prec = model.g, model.d, model.precision
     sr = hr.detach().clone().contiguous(memory_format=fmt)
 
     def g_pass():

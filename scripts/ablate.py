@@ -2,7 +2,7 @@
 """Loss-weight ablation: train a grid of option overrides x seeds, evaluate, report.
 
     python scripts/ablate.py -opt options/esrgan.yml --grid train.gan.weight=0,1e-3,5e-3,1e-2 \\
-        --grid train.perceptual.weight=0,1 [--seeds 0,1,2] [--jobs N] [--out DIR] [key=value ...]
+        --grid train.losses.perceptual.weight=0,1 [--seeds 0,1,2] [--jobs N] [--out DIR] [key=value ...]
 
 Every run is an ordinary experiment in <out>/runs/<name>/ (resume one alone with
 `python train_sr.py -opt <out>/runs/<name>/options.yml --auto-resume`). Re-running the same command
@@ -20,7 +20,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-opt", "--opt", required=True, help="base option YAML file")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
-                   help="one axis of the grid (repeat for a Cartesian product)")
+                   help="one axis of the grid (repeat for a Cartesian product); a train.losses entry by its "
+                        "name, e.g. train.losses.perceptual.weight=0,1")
     p.add_argument("--seeds", help="comma-separated seeds, each grid cell trained once per seed (default: the file's seed)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained at the same time (default 1)")
     p.add_argument("--out", help="sweep folder (default: experiments/ablation_<name>)")

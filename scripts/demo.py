@@ -55,7 +55,7 @@ def demo(args) -> int:
     if args.psnr_only:
         return 0
     if vgg19_cached():
-        gan_over = ["train.perceptual.pretrained=true"]
+        gan_over = ["train.losses.perceptual.pretrained=true"]
     else:
         gan_over = []
         print("\nnote: VGG19 ImageNet weights are not in torch's hub cache, so the GAN stage uses a random VGG19 "

@@ -1,11 +1,12 @@
 """The option schema: every key an option file may hold, its type, default, range and meaning.
 
 `sr_gan.options` validates files against it and prints it as the README's option reference. Sections
-that pick a class by `type:` take their keys from that class's constructor signature.
+that pick a class by `type:` (Typed) take their keys from that class's constructor signature; a ListOf
+(train.losses) is a list of such sections, each named for logs and overrides.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .registry import ARCHS, DATASETS, LOSSES, METRICS, MODELS, Registry
@@ -31,6 +32,17 @@ class Typed:
     extra: dict = field(default_factory=dict)      # keys handled by the model, not the class
     injected: tuple = ()                           # arguments the code fills in, not the YAML
     doc: str = ""
+    default: dict | None = None                    # the section used when the key is absent (None: off)
+    describe: Any = None                           # type name -> extra text for its reference row
+
+
+@dataclass
+class ListOf:
+    """A list of typed sections (train.losses). Entry i is `{type: ..., **args}`; its `name` (default: the
+    type) must be unique: it names the entry in logs and in overrides (`train.losses.<name>.weight=`)."""
+    item: Typed
+    default: list = field(default_factory=list)    # the list used when the key is absent
+    doc: str = ""
 
 
 @dataclass
@@ -54,11 +66,35 @@ LOADER_KEYS = {
 }
 DATASET = Typed(DATASETS, default_type="paired", extra=LOADER_KEYS, injected=("scale", "phase", "seed"),
                 doc="dataset; `type` plus the dataset class's arguments")
+TARGET = F(str, "hr", "compare with hr, or hr_usm: HR after Real-ESRGAN's unsharp masking (taken from the batch "
+           "when the data provides it, else computed on the device)", choices=["hr", "hr_usm"], nullable=False)
+
+
+def _term_inputs(type_name: str) -> str:
+    from .losses.terms import forward_inputs
+    inputs = forward_inputs(LOSSES.get(type_name))
+    return f"; uses {', '.join(inputs)}" if inputs else ""
+
+
+LOSS_TERM = Typed(LOSSES, kind="generator", extra={
+    "weight": F(float, 1.0, "weight of the term in the generator loss; 0 = not built", min=0.0, nullable=False),
+    "name": F(str, None, "log name (l_g_<name>) and override address (train.losses.<name>.weight=...); default: the type"),
+    "target": TARGET,
+}, describe=_term_inputs, doc="generator loss term")
+GAN = Typed(LOSSES, kind="gan", default_type="vanilla", default={"type": "vanilla"}, extra={
+    "weight": F(float, 5e-3, "weight of the generator's GAN term (0: no GAN term in G; D still trains)",
+                min=0.0, nullable=False),
+    "target": replace(TARGET, doc="real images D is shown: hr, or hr_usm (HR after Real-ESRGAN's unsharp masking)"),
+}, doc="GAN objective (srgan model): D's loss and G's adversarial term; null is an error for srgan, "
+       "unused by sr; absent: vanilla with its defaults")
 
 SCHEMA: dict = {
     "name": F(str, doc="experiment name: experiments/<name>/", required=True, nullable=False),
     "base": F(str, None, "option file this one inherits (path relative to this file)"),
-    "model": F(str, "sr", "sr (pixel loss) | srgan (pixel + perceptual + GAN)", choices=lambda: MODELS.names()),
+    "imports": F(list, [], "plugin modules imported before validation, so the losses/networks they register "
+                 "can be used here: .py files (relative to this file) or module names"),
+    "model": F(str, "sr", "sr: generator trained with train.losses | srgan: + discriminator (network_d) and train.gan",
+               choices=lambda: MODELS.names()),
     "scale": F(int, doc="upscaling factor", required=True, min=1, max=16, nullable=False),
     "device": F(str, "auto", "auto | cpu | cuda (auto picks CUDA when present)", choices=["auto", "cpu", "cuda"]),
     "seed": F(int, 0, "seed for weights, data order and augmentation"),
@@ -87,22 +123,10 @@ SCHEMA: dict = {
             "eta_min": F(float, 1e-7, "cosine: final lr", min=0.0),
         },
         "ema_decay": F(float, 0.999, "EMA of the generator used for validation and export; 0 = off", min=0.0, max=1.0),
-        "pixel": Typed(LOSSES, kind="pixel", default_type="l1",
-                       extra={"weight": F(float, 1.0, "weight of the pixel loss", min=0.0)}, doc="pixel loss; null = off"),
-        "perceptual": Typed(LOSSES, kind="perceptual", default_type="perceptual",
-                            extra={"weight": F(float, 1.0, "weight of the perceptual term", min=0.0)},
-                            doc="VGG19 perceptual loss (srgan); null = off"),
-        "gan": {
-            "type": F(str, "vanilla", "vanilla | lsgan | wgan | wgan_gp | hinge | softplus",
-                      choices=lambda: LOSSES.names("gan")),
-            "weight": F(float, 5e-3, "weight of the generator's GAN term", min=0.0),
-            "relativistic": F(bool, False, "relativistic-average D and G (ESRGAN)"),
-            "real_label": F(float, 1.0, "target for real (D)"),
-            "fake_label": F(float, 0.0, "target for fake (D)"),
-            "gen_label": F(float, 1.0, "target for fake (G)"),
-            "gp_weight": F(float, 10.0, "wgan_gp: gradient penalty weight", min=0.0),
-            "r1_weight": F(float, 0.0, "R1 penalty on real images (gamma)", min=0.0),
-        },
+        "losses": ListOf(LOSS_TERM, default=[{"type": "l1", "weight": 1.0}],
+                         doc="generator loss terms, summed as weight x term (absent: this default; the sr model "
+                             "needs one term with weight > 0; a list in a child file replaces its base's)"),
+        "gan": GAN,
         "feature_matching": {
             "weight": F(float, 0.0, "L1 between D's features on HR and SR; 0 = off", min=0.0),
             "layers": F(list, None, "indices of D's feature list (default: all)"),

@@ -3,7 +3,8 @@
 The schema (sr_gan/option_schema.py) is the single source of truth: `validate` checks a loaded file against it and
 `python -m sr_gan.options` prints it as the README's option reference. Sections that pick a class by
 `type:` (networks, losses, datasets) take their keys from that class's constructor signature, so a
-new network's options are checked and documented without editing this file.
+new network's options are checked and documented without editing this file. Entries of a list
+section (`train.losses`) are addressed by name in overrides: `train.losses.perceptual.weight=0.5`.
 """
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import copy
 import difflib
 import inspect
 import os
+import re
 import typing
 from typing import Any
 
 import yaml
 
 from .errors import OptionError
-from .option_schema import SCHEMA, Field, MapOf, Typed
+from .option_schema import SCHEMA, Field, ListOf, MapOf, Typed
 
 # ----------------------------------------------------------------------------- loading
 
@@ -61,6 +63,9 @@ def _load_with_bases(path: str, seen: tuple = ()) -> dict:
     if real in seen:
         raise OptionError(f"{path}: base: inheritance loop ({' -> '.join(seen + (real,))})")
     data = _read_yaml(path)
+    if isinstance(data.get("imports"), list):   # plugin files are relative to the file that names them
+        from .plugins import anchor
+        data["imports"] = [anchor(e, os.path.dirname(path)) for e in data["imports"]]
     base = data.pop("base", None)
     if base is None:
         return data
@@ -83,13 +88,63 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def _entry_index(items: list, part: str, where: str) -> int:
+    """The list entry `part` addresses: its `name` (default: its type) or its index."""
+    if part.isdigit():
+        if int(part) >= len(items):
+            raise OptionError(f"{where}: index {part} out of range ({where} has {len(items)} entries)")
+        return int(part)
+    names = [(e.get("name") or e.get("type")) if isinstance(e, dict) else None for e in items]
+    hits = [i for i, n in enumerate(names) if n == part]
+    if len(hits) > 1:
+        raise OptionError(f"{where}: '{part}' names entries {' and '.join(map(str, hits))}; give them distinct `name:`s")
+    if not hits:
+        known = ", ".join(str(n) for n in names if n is not None) or "none"
+        raise OptionError(f"{where}: no entry named '{part}' (names: {known}; or an index 0..{len(items) - 1})")
+    return hits[0]
+
+
 def apply_override(opt: dict, keys: list[str], value: Any) -> None:
-    node = opt
-    for k in keys[:-1]:
-        if not isinstance(node.get(k), dict):
+    """Set opt[k1][k2]... = value; a list section's entries are addressed by name or index."""
+    node: Any = opt
+    spec: Any = SCHEMA
+    for i, k in enumerate(keys):
+        last = i == len(keys) - 1
+        where = ".".join(keys[:i]) or k
+        if isinstance(node, list):
+            j = _entry_index(node, k, where)
+            if last:
+                node[j] = value
+                return
+            if not isinstance(node[j], dict):
+                node[j] = {}
+            node, spec = node[j], None
+            continue
+        if last:
+            node[k] = value
+            return
+        sub = spec.get(k) if isinstance(spec, dict) else None
+        if k not in node and isinstance(sub, ListOf):
+            node[k] = copy.deepcopy(sub.default)       # address the default list's entries
+        if not isinstance(node.get(k), (dict, list)):
             node[k] = {}
-        node = node[k]
-    node[keys[-1]] = value
+        node, spec = node[k], sub
+
+
+def lookup(opt: dict, key: str) -> Any:
+    """The value at a dotted key (list entries by name or index), None when absent."""
+    node: Any = opt
+    for part in key.split("."):
+        if isinstance(node, list):
+            try:
+                node = node[_entry_index(node, part, key)]
+            except OptionError:
+                return None
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
 
 
 def load(path: str, overrides: list[str] = (), check_paths: bool = True) -> dict:
@@ -97,7 +152,10 @@ def load(path: str, overrides: list[str] = (), check_paths: bool = True) -> dict
     opt = _load_with_bases(path)
     for text in overrides:
         keys, value = parse_override(text)
-        apply_override(opt, keys, value)
+        try:
+            apply_override(opt, keys, value)
+        except OptionError as e:
+            raise OptionError(f"override '{text}': {e}") from None
     opt = validate(opt, src=path)
     if check_paths:
         check_dataset_paths(opt, src=path)
@@ -174,6 +232,33 @@ def _field_from_param(p: inspect.Parameter) -> Field:
     return Field(base, default, required=p.default is inspect.Parameter.empty)
 
 
+def _flow(value: Any) -> str:
+    """A value as one line of YAML flow style, for "write: ..." hints."""
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=2 ** 31).strip()
+
+
+def _params(spec: Typed, tname: str) -> dict[str, inspect.Parameter]:
+    return {n: p for n, p in spec.registry.signature(tname).parameters.items()
+            if n not in spec.injected and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _bad_keys(src: str, key: str, node: dict, spec: Typed, tname: str, names: list[str]) -> OptionError:
+    """The error for keys `tname` does not take. Keys that belong to other types of this section (gp_weight
+    on a vanilla GAN, an old file's fixed GAN keys) get a line saying which types take them and the
+    section without them; any other key is an unknown option."""
+    params = _params(spec, tname)
+    owners = {k: [t for t in names if t != tname and k in _params(spec, t)]
+              for k in node if k != "type" and k not in params and k not in spec.extra}
+    for k, takers in owners.items():
+        if not takers:
+            return _unknown(src, key, k, list(params) + list(spec.extra))
+    k, takers = next(iter(owners.items()))
+    kept = {"type": tname, **{k2: v for k2, v in node.items() if k2 != "type" and k2 not in owners}}
+    what = f"{spec.kind} {spec.registry.concept}" if spec.kind else spec.registry.concept
+    return _fail(src, f"{key}.{k}", f"not an argument of {what} type '{tname}' (taken by {', '.join(takers)}); "
+                                    f"write: {key.rsplit('.', 1)[-1]}: {_flow(kept)}")
+
+
 def _validate_typed(node: Any, spec: Typed, src: str, key: str) -> dict | None:
     if node is None:
         return None
@@ -188,8 +273,7 @@ def _validate_typed(node: Any, spec: Typed, src: str, key: str) -> dict | None:
         close = difflib.get_close_matches(str(tname), names, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise _fail(src, f"{key}.type", f"unknown {spec.registry.concept} '{tname}'{hint}; known: {', '.join(names)}")
-    params = {n: p for n, p in spec.registry.signature(tname).parameters.items()
-              if n not in spec.injected and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    params = _params(spec, tname)
     out = {"type": tname}
     for k, v in node.items():
         if k == "type":
@@ -201,7 +285,7 @@ def _validate_typed(node: Any, spec: Typed, src: str, key: str) -> dict | None:
             fl.nullable = True
             out[k] = v if fl.type is object else _coerce(v, fl, src, f"{key}.{k}")
         else:
-            raise _unknown(src, key, k, list(params) + list(spec.extra))
+            raise _bad_keys(src, key, node, spec, tname, names)
     for k, fl in spec.extra.items():
         out.setdefault(k, copy.deepcopy(fl.default))
     for n, p in params.items():
@@ -210,9 +294,37 @@ def _validate_typed(node: Any, spec: Typed, src: str, key: str) -> dict | None:
     return out
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _validate_list(node: Any, spec: ListOf, src: str, key: str) -> list:
+    if node is None:
+        return []
+    if not isinstance(node, list):
+        raise _fail(src, key, f"expected a list of sections with a 'type:', got {type(node).__name__}")
+    out, seen = [], {}
+    for i, item in enumerate(node):
+        where = f"{key}[{i}]"
+        if not isinstance(item, dict) or "type" not in item:
+            raise _fail(src, where, f"expected a mapping with a 'type:', got {_flow(item)}")
+        entry = _validate_typed(item, spec.item, src, where)
+        name = entry.get("name") or entry["type"]
+        if not _NAME.fullmatch(str(name)):
+            raise _fail(src, f"{where}.name", f"'{name}' is not a usable name (letters, digits, _; not starting with a digit)")
+        if name in seen:
+            raise _fail(src, f"{where}.name", f"'{name}' is also the name of {key}[{seen[name]}]; "
+                                              f"give one of them another `name:`")
+        seen[name] = i
+        entry["name"] = name
+        out.append(entry)
+    return out
+
+
 def _validate_node(node: Any, spec: Any, src: str, key: str) -> Any:
     if isinstance(spec, Typed):
         return _validate_typed(node, spec, src, key)
+    if isinstance(spec, ListOf):
+        return _validate_list(node, spec, src, key)
     if isinstance(spec, MapOf):
         if node is None:
             return {}
@@ -238,17 +350,70 @@ def _validate_node(node: Any, spec: Any, src: str, key: str) -> Any:
                 else:
                     out[k] = _coerce(node[k], sub, src, full)
             else:
-                out[k] = _validate_node(node.get(k), sub, src, full)
+                absent = k not in node and getattr(sub, "default", None) is not None
+                out[k] = _validate_node(copy.deepcopy(sub.default) if absent else node[k] if k in node else None,
+                                        sub, src, full)
         return out
     raise TypeError(f"bad schema node at {key}")
+
+
+def _old_losses(src: str, train: dict) -> OptionError | None:
+    """train.pixel / train.perceptual (before train.losses): the list that replaces them, from the file's values."""
+    old = [k for k in ("pixel", "perceptual") if k in train]
+    if not old:
+        return None
+    terms = []
+    for k in old:
+        sec = train[k]
+        if not isinstance(sec, dict) or sec.get("weight", 1.0) == 0:
+            continue                              # null or weight 0 was "off"
+        args = {a: v for a, v in sec.items() if a not in ("type", "weight")}
+        weight = sec.get("weight", 1.0)
+        if k == "perceptual" and args.get("style_weight"):
+            args["style_weight"] = args["style_weight"] / weight   # weight now scales the style part too
+        terms.append({"type": sec.get("type") or ("l1" if k == "pixel" else "perceptual"), "weight": weight, **args})
+    keys = " and ".join(f"train.{k}" for k in old)
+    return _fail(src, "", f"{keys}: replaced by train.losses; write: losses: {_flow(terms)}")
+
+
+def _check_model(out: dict, src: str) -> None:
+    """Rules that join several sections (checked before anything is built or written)."""
+    from .losses.terms import RESERVED_NAMES, check_term
+    from .registry import LOSSES
+    t = out["train"]
+    for i, term in enumerate(t["losses"]):
+        problem = check_term(LOSSES.get(term["type"]), f"train.losses[{i}]", ema=t["ema_decay"] > 0)
+        if problem:
+            raise _fail(src, "", problem)
+        if term["name"] in RESERVED_NAMES:
+            raise _fail(src, f"train.losses[{i}].name", f"'{term['name']}' is reserved (l_g_{term['name']} is the "
+                                                        f"srgan model's own term); choose another `name:`")
+    active = any(term["weight"] > 0 for term in t["losses"])
+    if out["model"] == "sr" and not active:
+        raise _fail(src, "train.losses", "the sr model needs a term with weight > 0 "
+                                         "(absent, train.losses defaults to [{type: l1, weight: 1.0}])")
+    if out["model"] == "srgan":
+        if not out.get("network_d"):
+            raise _fail(src, "network_d", "missing (required by model: srgan)")
+        if t["gan"] is None:
+            raise _fail(src, "train.gan", "the srgan model needs a GAN objective (it defines D's loss); set "
+                                          "train.gan.weight: 0 for no adversarial term in G, or use model: sr")
+        if not active and t["gan"]["weight"] == 0 and t["feature_matching"]["weight"] == 0:
+            raise _fail(src, "train.losses", "nothing trains the generator (no term with weight > 0, "
+                                             "train.gan.weight 0, no feature matching)")
 
 
 def validate(opt: dict, src: str = "") -> dict:
     opt = dict(opt)
     opt.pop("_source", None)
+    from .plugins import import_plugins
+    opt["imports"] = import_plugins(opt.get("imports"), src)   # their registrations count below
+    if isinstance(opt.get("train"), dict):
+        problem = _old_losses(src, opt["train"])
+        if problem:
+            raise problem
     out = _validate_node(opt, SCHEMA, src, "")
-    if out["model"] == "srgan" and not out.get("network_d"):
-        raise _fail(src, "network_d", "missing (required by model: srgan)")
+    _check_model(out, src)
     if out["val"]["crop_border"] is None:
         out["val"]["crop_border"] = out["scale"]
     return out
@@ -278,20 +443,25 @@ def _esc(text: str) -> str:
 
 
 def _doc_lines(spec: Any, key: str, out: list[str]) -> None:
+    """Rows of the reference. A registry type's arguments get a row of their own, `key` (type), so a
+    new network or loss adds rows and changes none (tests/test_readme.py relies on it)."""
     if isinstance(spec, Field):
         req = " **required**" if spec.required else ""
         ch = _choices(spec)
         ch_s = f" ({', '.join(map(str, ch))})" if ch and spec.type is not list else ""
         out.append(f"| `{key}` | {_type_name(spec.type)} | `{spec.default!r}`{req} | {_esc(spec.doc + ch_s)} |")
     elif isinstance(spec, Typed):
-        kinds = spec.registry.names(spec.kind)
-        out.append(f"| `{key}.type` | str | `{spec.default_type!r}` | {_esc(spec.doc)}: {', '.join(kinds)} |")
+        out.append(f"| `{key}.type` | str | `{spec.default_type!r}` | {_esc(spec.doc)}; one of the `{key}` (type) rows |")
         for k, fl in spec.extra.items():
             _doc_lines(fl, f"{key}.{k}", out)
-        for t in kinds:
+        for t in spec.registry.names(spec.kind):
             ps = [f"{n}={p.default!r}" if p.default is not inspect.Parameter.empty else n
                   for n, p in spec.registry.signature(t).parameters.items() if n not in spec.injected]
-            out.append(f"| `{key}` ({t}) | | | {_esc(', '.join(ps))} |")
+            more = spec.describe(t) if spec.describe else ""
+            out.append(f"| `{key}` ({t}) | | | {_esc(', '.join(ps) + more)} |")
+    elif isinstance(spec, ListOf):
+        out.append(f"| `{key}` | list | `{_flow(spec.default)}` | {_esc(spec.doc)} |")
+        _doc_lines(spec.item, f"{key}[]", out)
     elif isinstance(spec, MapOf):
         _doc_lines(spec.value, f"{key}.<name>", out)
     else:

@@ -81,7 +81,7 @@ class Registry:
 
 
 ARCHS = Registry("network", "sr_gan.archs")          # kind: 'generator' | 'discriminator'
-LOSSES = Registry("loss", "sr_gan.losses")            # kind: 'pixel' | 'gan' | 'perceptual'
+LOSSES = Registry("loss", "sr_gan.losses")            # kind: 'generator' (train.losses) | 'gan' (train.gan)
 DATASETS = Registry("dataset", "sr_gan.data")
 MODELS = Registry("model", "sr_gan.models")
 METRICS = Registry("metric", "sr_gan.metrics")      # per-image metrics used in validation

@@ -37,7 +37,7 @@ def tiny_options(data_root: str, exp_root: str, **over) -> dict:
                      "val": {"type": "paired", "hr": f"{data_root}/val/HR"}},
         "network_g": {"type": "msrresnet", "num_feat": 16, "num_block": 2},
         "path": {"experiments_root": exp_root},
-        "train": {"total_iter": 10, "optim_g": {"lr": 1e-3}, "ema_decay": 0.0, "pixel": {"type": "l1", "weight": 1.0}},
+        "train": {"total_iter": 10, "optim_g": {"lr": 1e-3}, "ema_decay": 0.0, "losses": [{"type": "l1", "weight": 1.0}]},
         "val": {"freq": 0, "metrics": ["psnr", "ssim"], "save_images": False},
         "logger": {"print_freq": 5, "use_tb": False},
         "save": {"freq": 5, "keep": 3},

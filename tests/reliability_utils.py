@@ -46,7 +46,7 @@ def tiny_options(hr: str, exp_root: str, name: str = "tiny", model: str = "sr", 
         "path": {"experiments_root": exp_root},
         "train": {"total_iter": 6, "optim_g": {"lr": 1e-3}, "ema_decay": 0.9,
                   "scheduler": {"type": "cosine", "warmup_iter": 3, "eta_min": 1e-5},
-                  "pixel": {"type": "l1", "weight": 1.0}},
+                  "losses": [{"type": "l1", "weight": 1.0}]},
         "val": {"freq": 0, "save_images": False},
         "logger": {"print_freq": 100, "use_tb": False},
         "save": {"freq": 3, "keep": 2},
@@ -54,8 +54,9 @@ def tiny_options(hr: str, exp_root: str, name: str = "tiny", model: str = "sr", 
     if model == "srgan":
         opt["network_d"] = {"type": "vgg", "num_feat": 8}
         opt["train"].update({"optim_d": {"lr": 1e-3},
-                             "perceptual": {"type": "perceptual", "pretrained": False,
-                                            "layers": {"conv1_2": 1.0}, "weight": 0.1},
+                             "losses": [{"type": "l1", "weight": 1.0},
+                                        {"type": "perceptual", "pretrained": False, "layers": {"conv1_2": 1.0},
+                                         "weight": 0.1}],
                              "gan": {"type": "wgan_gp", "weight": 0.01}})
     for key, value in sections.items():
         node, parts = opt, key.split("__")

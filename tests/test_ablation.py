@@ -37,7 +37,7 @@ train:
   total_iter: 4
   optim_g: {{lr: 1.0e-3}}
   ema_decay: 0.5
-  pixel: {{type: l1, weight: 1.0}}
+  losses: [{{type: l1, weight: 1.0}}]
 val: {{freq: 0, metrics: [psnr, ssim], save_images: false}}
 logger: {{print_freq: 1, use_tb: true}}
 save: {{freq: 2, keep: 3}}
@@ -66,25 +66,25 @@ def test_values_are_typed():
 
 
 def test_grid_product_times_seeds_names_unique_and_safe(tiny_yml, tmp_path):
-    axes = [grid.parse_grid("train.pixel.weight=1e-3,1"), grid.parse_grid("train.channels_last=true,false")]
+    axes = [grid.parse_grid("train.losses.l1.weight=1e-3,1"), grid.parse_grid("train.channels_last=true,false")]
     runs = grid.expand(tiny_yml, axes, [0, 1], [], str(tmp_path / "runs"))
     assert len(runs) == 2 * 2 * 2
     names = [r.name for r in runs]
     assert len(set(names)) == len(names)
     assert all(re.fullmatch(r"[A-Za-z0-9._=+-]+", n) for n in names)
-    assert names[:3] == ["tiny__pixel.weight=1e-3__channels_last=true__seed0",
-                         "tiny__pixel.weight=1e-3__channels_last=true__seed1",
-                         "tiny__pixel.weight=1e-3__channels_last=false__seed0"]
-    assert names[-1] == "tiny__pixel.weight=1__channels_last=false__seed1"
+    assert names[:3] == ["tiny__losses.l1.weight=1e-3__channels_last=true__seed0",
+                         "tiny__losses.l1.weight=1e-3__channels_last=true__seed1",
+                         "tiny__losses.l1.weight=1e-3__channels_last=false__seed0"]
+    assert names[-1] == "tiny__losses.l1.weight=1__channels_last=false__seed1"
     first, last = runs[0].opt, runs[-1].opt
-    assert first["train"]["pixel"]["weight"] == 0.001 and first["train"]["channels_last"] is True
-    assert last["train"]["pixel"]["weight"] == 1.0 and isinstance(last["train"]["pixel"]["weight"], float)
+    assert first["train"]["losses"][0]["weight"] == 0.001 and first["train"]["channels_last"] is True
+    assert last["train"]["losses"][0]["weight"] == 1.0 and isinstance(last["train"]["losses"][0]["weight"], float)
     assert last["train"]["channels_last"] is False and last["seed"] == 1 and first["seed"] == 0
     assert first["name"] == names[0] and first["path"]["experiments_root"] == str(tmp_path / "runs")
     assert runs[0].cell == runs[1].cell != runs[2].cell      # seeds share a grid cell
     # no --seeds: the option file's own seed, still named
-    one = grid.expand(tiny_yml, [grid.parse_grid("train.pixel.weight=1")], None, [], str(tmp_path))
-    assert [r.name for r in one] == ["tiny__pixel.weight=1__seed7"] and one[0].opt["seed"] == 7
+    one = grid.expand(tiny_yml, [grid.parse_grid("train.losses.l1.weight=1")], None, [], str(tmp_path))
+    assert [r.name for r in one] == ["tiny__losses.l1.weight=1__seed7"] and one[0].opt["seed"] == 7
 
 
 def test_short_label_falls_back_to_full_key_when_ambiguous():
@@ -95,22 +95,25 @@ def test_short_label_falls_back_to_full_key_when_ambiguous():
 
 def test_bad_key_fails_in_one_line_before_anything_runs(tiny_yml, tmp_path, capsys):
     out = tmp_path / "sweep"
-    rc = ablate.main(["-opt", tiny_yml, "--grid", "train.pixel.weight=1,2", "--grid", "train.gan.wieght=0,1",
+    rc = ablate.main(["-opt", tiny_yml, "--grid", "train.losses.l1.weight=1,2", "--grid", "train.gan.wieght=0,1",
                       "--out", str(out)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert err.startswith("error: ") and "train.gan.wieght" in err and "did you mean 'weight'" in err
     assert not out.exists()
-    rc = ablate.main(["-opt", tiny_yml, "--grid", "train.pixel.weight=1,-1", "--out", str(out)])
+    rc = ablate.main(["-opt", tiny_yml, "--grid", "train.losses.l1.weight=1,-1", "--out", str(out)])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and "pixel.weight=-1" in err and "must be >= 0" in err and not out.exists()
+    assert rc == 2 and "l1.weight=-1" in err and "train.losses[0].weight: must be >= 0" in err and not out.exists()
+    rc = ablate.main(["-opt", tiny_yml, "--grid", "train.losses.ssim.weight=1,2", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "train.losses: no entry named 'ssim' (names: l1" in err and not out.exists()
 
 
 # ------------------------------------------------------------------------------------------ sweep
 @pytest.fixture(scope="module")
 def sweep(tiny_yml, tmp_path_factory):
     out = tmp_path_factory.mktemp("abl") / "sweep"
-    argv = ["-opt", tiny_yml, "--grid", "train.pixel.weight=1,0.5", "--jobs", "2", "--out", str(out)]
+    argv = ["-opt", tiny_yml, "--grid", "train.losses.l1.weight=1,0.5", "--jobs", "2", "--out", str(out)]
     rc = ablate.main(argv)
     assert rc == 0
     return out, argv
@@ -124,14 +127,14 @@ def _rows(path):
 def test_sweep_writes_results_table_plots_and_report(sweep):
     out, _ = sweep
     rows = _rows(out / "results.csv")
-    assert [r["run"] for r in rows] == ["tiny__pixel.weight=1__seed7", "tiny__pixel.weight=0.5__seed7"]
+    assert [r["run"] for r in rows] == ["tiny__losses.l1.weight=1__seed7", "tiny__losses.l1.weight=0.5__seed7"]
     for r in rows:
         assert r["iter"] == "4" and 15.0 < float(r["psnr"]) < 40.0 and 0.0 < float(r["ssim"]) <= 1.0
         assert r["lpips"] == "n/a"          # no AlexNet weights here: reported, never faked
         assert r["bicubic_psnr"] == rows[0]["bicubic_psnr"]
         assert os.path.isfile(out / "runs" / r["run"] / "options.yml")
     md = (out / "results.md").read_text()
-    assert "| bicubic |" in md and "`pixel.weight=1`" in md and "**" in md
+    assert "| bicubic |" in md and "`losses.l1.weight=1`" in md and "**" in md
     best = max(rows, key=lambda r: float(r["psnr"]))
     assert f"**{float(best['psnr']):.2f}**" in md
     for png in ("perception_distortion.png", "training_curves.png"):
@@ -146,7 +149,7 @@ def test_sweep_writes_results_table_plots_and_report(sweep):
 
 def test_rerun_skips_finished_and_resumes_interrupted(sweep, capsys):
     out, argv = sweep
-    done, cut = out / "runs" / "tiny__pixel.weight=1__seed7", out / "runs" / "tiny__pixel.weight=0.5__seed7"
+    done, cut = out / "runs" / "tiny__losses.l1.weight=1__seed7", out / "runs" / "tiny__losses.l1.weight=0.5__seed7"
     kept = done / "checkpoints" / "iter_00000004.pth"
     mtime = kept.stat().st_mtime_ns
     (cut / "checkpoints" / "iter_00000004.pth").unlink()        # as if killed after the iteration-2 save

@@ -16,11 +16,11 @@ def _model(amp: str = "none", gan: str = "vanilla", compile_: bool = False, mode
         "datasets": {"train": {"type": "paired", "hr": "unused", "crop": 16, "batch": 2, "workers": 0}},
         "network_g": {"type": "msrresnet", "num_feat": 8, "num_block": 1},
         "train": {"amp": amp, "compile": compile_, "ema_decay": 0.5, "optim_g": {"lr": 1e-3}, "optim_d": {"lr": 1e-3},
-                  "pixel": {"type": "l1", "weight": 1.0}},
+                  "losses": [{"type": "l1", "weight": 1.0}]},
     }
     if model == "srgan":
         raw["network_d"] = {"type": "patchgan", "num_feat": 8, "num_layers": 2, "norm": "none"}
-        raw["train"]["perceptual"] = {"layers": {"conv1_1": 1.0}, "weight": 0.1, "pretrained": False}
+        raw["train"]["losses"].append({"type": "perceptual", "layers": {"conv1_1": 1.0}, "weight": 0.1, "pretrained": False})
         raw["train"]["gan"] = {"type": gan, "weight": 0.1}
     torch.manual_seed(0)
     with warnings.catch_warnings():
@@ -52,7 +52,7 @@ def test_mixed_precision_steps_train_with_fp32_losses(amp, low):
     after = _weights(m)
     assert conv_out == [low] * steps                     # the generator really ran under autocast
     terms = {k: v for k, v in m.log_dict.items() if k.startswith("l_")}
-    assert set(terms) == {"l_g_pix", "l_g_percep", "l_g_gan", "l_d_gan"}
+    assert set(terms) == {"l_g_l1", "l_g_perceptual", "l_g_gan", "l_d_gan"}
     for k, v in terms.items():
         assert v.dtype == torch.float32 and v.dim() == 0 and torch.isfinite(v), (k, v)
     assert _changed(before, after, "g") and _changed(before, after, "d") and _changed(before, after, "g_ema")

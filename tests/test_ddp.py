@@ -46,12 +46,12 @@ def _opt(root: str, hr: str, model: str, batch: int, name: str) -> dict:
         "network_g": {"type": "msrresnet", "num_feat": 8, "num_block": 1},
         "path": {"experiments_root": root},
         "train": {"total_iter": STEPS, "ema_decay": 0.9, "optim_g": {"lr": 1e-3}, "optim_d": {"lr": 1e-3},
-                  "pixel": {"type": "l1", "weight": 1.0}},
+                  "losses": [{"type": "l1", "weight": 1.0}]},
         "val": {"freq": 0, "metrics": ["psnr"]}, "logger": {"print_freq": 100, "use_tb": False}, "save": {"freq": 1000},
     }
     if model == "srgan":
         raw["network_d"] = {"type": "patchgan", "num_feat": 8, "num_layers": 2, "norm": "none"}
-        raw["train"]["perceptual"] = {"layers": {"conv1_2": 1.0}, "weight": 0.1, "pretrained": False}
+        raw["train"]["losses"].append({"type": "perceptual", "layers": {"conv1_2": 1.0}, "weight": 0.1, "pretrained": False})
         raw["train"]["gan"] = {"type": "vanilla", "relativistic": False, "weight": 0.1}
     return options.validate(raw)
 

@@ -1,17 +1,22 @@
-"""GAN losses against formulas written out by hand on fixed logits."""
+"""GAN objectives against formulas written out by hand on fixed logits; the relativistic D gradient in
+both forms (original ESRGAN, BasicSR's detached means) against a closed form for a linear critic."""
 import math
 
 import pytest
 import torch
 
 from sr_gan.errors import OptionError
-from sr_gan.losses.gan import GANLoss, gradient_penalty, r1_penalty
+from sr_gan.losses.gan import gradient_penalty, r1_penalty
 from sr_gan.registry import LOSSES
 
 REAL = [1.5, -0.5]
 FAKE = [0.2, -1.0]
 REAL_T = torch.tensor([[1.5], [-0.5]])
 FAKE_T = torch.tensor([[0.2], [-1.0]])
+
+
+def gan(gan_type, **kw):
+    return LOSSES.build({"type": gan_type, **kw})
 
 
 def mean(xs):
@@ -52,7 +57,7 @@ def test_all_types_registered_as_gan():
 @pytest.mark.parametrize("gan_type", sorted(FORMS))
 def test_standard_terms(gan_type):
     as_real, as_fake, gen = FORMS[gan_type]
-    loss = GANLoss(gan_type)
+    loss = gan(gan_type)
     d_real, d_fake = loss.discriminator_terms(REAL_T, FAKE_T)
     assert d_real.item() == pytest.approx(as_real(REAL, 1.0), rel=1e-5)
     assert d_fake.item() == pytest.approx(as_fake(FAKE, 0.0), rel=1e-5)
@@ -63,15 +68,15 @@ def test_standard_terms(gan_type):
 
 def test_standard_values_spelled_out():
     """A few values written fully by hand, independent of the FORMS table."""
-    vanilla = GANLoss("vanilla")
+    vanilla = gan("vanilla")
     d = (math.log1p(math.exp(-1.5)) + math.log1p(math.exp(0.5))) / 2 + (math.log1p(math.exp(0.2)) + math.log1p(math.exp(-1.0))) / 2
     assert vanilla.discriminator_loss(REAL_T, FAKE_T).item() == pytest.approx(d, rel=1e-6)
     g = (math.log1p(math.exp(-0.2)) + math.log1p(math.exp(1.0))) / 2
     assert vanilla.generator_loss(FAKE_T).item() == pytest.approx(g, rel=1e-6)
-    hinge = GANLoss("hinge")
+    hinge = gan("hinge")
     assert hinge.discriminator_loss(REAL_T, FAKE_T).item() == pytest.approx((0 + 1.5) / 2 + (1.2 + 0) / 2)
-    assert GANLoss("wgan").discriminator_loss(REAL_T, FAKE_T).item() == pytest.approx(-0.4 - 0.5)
-    assert GANLoss("lsgan").discriminator_loss(REAL_T, FAKE_T).item() == pytest.approx((0.25 + 2.25) / 2 + (0.04 + 1.0) / 2)
+    assert gan("wgan").discriminator_loss(REAL_T, FAKE_T).item() == pytest.approx(-0.4 - 0.5)
+    assert gan("lsgan").discriminator_loss(REAL_T, FAKE_T).item() == pytest.approx((0.25 + 2.25) / 2 + (0.04 + 1.0) / 2)
 
 
 @pytest.mark.parametrize("gan_type", sorted(FORMS))
@@ -79,7 +84,7 @@ def test_relativistic_terms(gan_type):
     as_real, as_fake, _ = FORMS[gan_type]
     real_rel = [r - mean(FAKE) for r in REAL]
     fake_rel = [f - mean(REAL) for f in FAKE]
-    loss = GANLoss(gan_type, relativistic=True)
+    loss = gan(gan_type, relativistic=True)
     d_real, d_fake = loss.discriminator_terms(REAL_T, FAKE_T)
     assert d_real.item() == pytest.approx(0.5 * as_real(real_rel, 1.0), rel=1e-5)
     assert d_fake.item() == pytest.approx(0.5 * as_fake(fake_rel, 0.0), rel=1e-5)
@@ -92,7 +97,7 @@ def test_relativistic_vanilla_spelled_out():
     mf, mr = (0.2 - 1.0) / 2, (1.5 - 0.5) / 2
     d_real = (math.log1p(math.exp(-(1.5 - mf))) + math.log1p(math.exp(-(-0.5 - mf)))) / 2
     d_fake = (math.log1p(math.exp(0.2 - mr)) + math.log1p(math.exp(-1.0 - mr))) / 2
-    loss = GANLoss("vanilla", relativistic=True)
+    loss = gan("vanilla", relativistic=True)
     assert loss.discriminator_loss(REAL_T, FAKE_T).item() == pytest.approx((d_real + d_fake) / 2, rel=1e-6)
     g_real_as_fake = (math.log1p(math.exp(1.5 - mf)) + math.log1p(math.exp(-0.5 - mf))) / 2
     g_fake_as_real = (math.log1p(math.exp(-(0.2 - mr))) + math.log1p(math.exp(-(-1.0 - mr)))) / 2
@@ -100,18 +105,18 @@ def test_relativistic_vanilla_spelled_out():
 
 
 def test_relativistic_wgan_reduces_to_mean_difference():
-    loss = GANLoss("wgan", relativistic=True)
+    loss = gan("wgan", relativistic=True)
     assert loss.discriminator_loss(REAL_T, FAKE_T).item() == pytest.approx(mean(FAKE) - mean(REAL))
     assert loss.generator_loss(FAKE_T, REAL_T).item() == pytest.approx(mean(REAL) - mean(FAKE))
 
 
 def test_relativistic_generator_requires_real_out():
     with pytest.raises(ValueError, match="real_out"):
-        GANLoss("vanilla", relativistic=True).generator_loss(FAKE_T)
+        gan("vanilla", relativistic=True).generator_loss(FAKE_T)
 
 
 def test_lsgan_labels_honoured():
-    loss = GANLoss("lsgan", real_label=0.9, fake_label=-1.0, gen_label=0.5)
+    loss = gan("lsgan", real_label=0.9, fake_label=-1.0, gen_label=0.5)
     d_real, d_fake = loss.discriminator_terms(REAL_T, FAKE_T)
     assert d_real.item() == pytest.approx(((1.5 - 0.9) ** 2 + (-0.5 - 0.9) ** 2) / 2)
     assert d_fake.item() == pytest.approx(((0.2 + 1.0) ** 2 + (-1.0 + 1.0) ** 2) / 2)
@@ -119,7 +124,7 @@ def test_lsgan_labels_honoured():
 
 
 def test_vanilla_labels_honoured():
-    loss = GANLoss("vanilla", real_label=0.9, gen_label=0.8)
+    loss = gan("vanilla", real_label=0.9, gen_label=0.8)
     expected = mean([bce(x, 0.9) for x in REAL])
     assert loss.discriminator_terms(REAL_T, FAKE_T)[0].item() == pytest.approx(expected, rel=1e-6)
     assert loss.generator_loss(FAKE_T).item() == pytest.approx(mean([bce(x, 0.8) for x in FAKE]), rel=1e-6)
@@ -128,30 +133,32 @@ def test_vanilla_labels_honoured():
 def test_patch_outputs_mean_over_all_elements():
     real = torch.tensor([1.5, -0.5, 0.3, 2.0]).view(1, 1, 2, 2)
     fake = torch.tensor([0.2, -1.0, 0.7, -0.1]).view(1, 1, 2, 2)
-    loss = GANLoss("hinge", relativistic=True)
+    loss = gan("hinge", relativistic=True)
     rr = [r - mean([0.2, -1.0, 0.7, -0.1]) for r in [1.5, -0.5, 0.3, 2.0]]
     fr = [f - mean([1.5, -0.5, 0.3, 2.0]) for f in [0.2, -1.0, 0.7, -0.1]]
     expected_d = 0.5 * mean([relu(1 - x) for x in rr]) + 0.5 * mean([relu(1 + x) for x in fr])
     assert loss.discriminator_loss(real, fake).item() == pytest.approx(expected_d, rel=1e-6)
     expected_g = 0.5 * mean([relu(1 - x) for x in fr]) + 0.5 * mean([relu(1 + x) for x in rr])
     assert loss.generator_loss(fake, real).item() == pytest.approx(expected_g, rel=1e-6)
-    assert GANLoss("vanilla").generator_loss(fake).dim() == 0
+    assert gan("vanilla").generator_loss(fake).dim() == 0
 
 
-def test_needs_gradient_penalty_only_for_wgan_gp():
-    assert GANLoss("wgan_gp").needs_gradient_penalty
-    assert GANLoss("wgan_gp", gp_weight=5.0).gp_weight == 5.0
-    assert not any(GANLoss(t).needs_gradient_penalty for t in FORMS if t != "wgan_gp")
-    assert GANLoss("softplus", r1_weight=2.0).needs_r1_penalty
-    assert not GANLoss("softplus").needs_r1_penalty
+def test_penalties_and_labels_exist_only_where_they_apply():
+    assert gan("wgan_gp").gp_weight == 10.0 and gan("wgan_gp", gp_weight=5.0).gp_weight == 5.0
+    assert all(gan(t).gp_weight == 0 for t in FORMS if t != "wgan_gp")
+    assert gan("softplus", r1_weight=2.0).r1_weight == 2.0 and gan("softplus").r1_weight == 0
+    for t in FORMS:
+        args = set(LOSSES.signature(t).parameters)
+        assert ("gp_weight" in args) == (t == "wgan_gp")
+        assert ("real_label" in args) == (t in ("vanilla", "lsgan"))
+        assert ("r1_weight" in args) == (t != "wgan_gp") and {"relativistic", "detach_mean"} <= args
+    with pytest.raises(TypeError):
+        gan("hinge", real_label=0.9)     # hinge has no labels: the option schema refuses the key too
 
 
-def test_unknown_type_is_option_error_with_suggestion():
-    with pytest.raises(OptionError, match="did you mean 'vanilla'") as info:
-        GANLoss("vanila")
-    assert "\n" not in str(info.value)
-    with pytest.raises(OptionError):
-        GANLoss("l1")  # a registered loss, but not a GAN type
+def test_detach_mean_needs_the_relativistic_form():
+    with pytest.raises(OptionError, match=r"^detach_mean: only applies to the relativistic form"):
+        gan("vanilla", detach_mean=True)
 
 
 def test_registry_build_gives_a_working_loss():
@@ -201,3 +208,60 @@ def test_gradient_penalty_runs_in_fp32_under_autocast():
     assert mixed.dtype == torch.float32
     # bf16 inputs only lose input precision; the critic itself ran in fp32
     assert mixed.item() == pytest.approx(plain.item(), rel=1e-2)
+
+
+# ---------------------------------------------------------------- relativistic D gradient, both forms
+def _sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def _linear_critic_case():
+    torch.manual_seed(0)
+    xs = torch.randn(3, 4, dtype=torch.float64)        # real samples
+    ys = torch.randn(3, 4, dtype=torch.float64)        # fake samples
+    w = torch.randn(4, dtype=torch.float64) * 0.7
+    return xs, ys, w
+
+
+def _d_grad(gan_type, detach, xs, ys, w):
+    w = w.clone().requires_grad_()
+    loss = gan(gan_type, relativistic=True, detach_mean=detach).discriminator_loss(xs @ w, ys @ w)
+    (g,) = torch.autograd.grad(loss, w)
+    return g.numpy()
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_relativistic_vanilla_d_gradient_both_forms(detach):
+    """D(x) = <w, x>: r_i = <w, x_i>, f_j = <w, y_j>; with s = sigmoid,
+    d/dw 0.5 mean_i softplus(-(r_i - mean f)) = 0.5 mean_i -s(-(r_i - mean f)) (x_i - c * mean y),
+    d/dw 0.5 mean_j softplus(f_j - mean r)    = 0.5 mean_j  s(f_j - mean r)    (y_j - c * mean x),
+    c = 1 when gradients flow through the means (original ESRGAN), c = 0 when they are detached (BasicSR 1.4.2)."""
+    xs, ys, w = _linear_critic_case()
+    X, Y, W = xs.tolist(), ys.tolist(), w.tolist()
+    r = [sum(a * b for a, b in zip(x, W)) for x in X]
+    f = [sum(a * b for a, b in zip(y, W)) for y in Y]
+    mx = [mean([x[k] for x in X]) for k in range(4)]
+    my = [mean([y[k] for y in Y]) for k in range(4)]
+    c = 0.0 if detach else 1.0
+    expected = [0.5 * mean([-_sigmoid(-(ri - mean(f))) * (x[k] - c * my[k]) for ri, x in zip(r, X)]) +
+                0.5 * mean([_sigmoid(fj - mean(r)) * (y[k] - c * mx[k]) for fj, y in zip(f, Y)]) for k in range(4)]
+    got = _d_grad("vanilla", detach, xs, ys, w)
+    assert got.tolist() == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    other = _d_grad("vanilla", not detach, xs, ys, w)
+    assert max(abs(a - b) for a, b in zip(got.tolist(), other.tolist())) > 1e-3     # the forms really differ
+
+
+def test_relativistic_wgan_detached_means_halve_the_d_gradient():
+    """D = 0.5 (-mean(r - mean f)) + 0.5 mean(f - mean r): d/dw = mean y - mean x with flowing means,
+    0.5 (mean y - mean x) with detached ones."""
+    xs, ys, w = _linear_critic_case()
+    diff = [mean([y[k] for y in ys.tolist()]) - mean([x[k] for x in xs.tolist()]) for k in range(4)]
+    assert _d_grad("wgan", False, xs, ys, w).tolist() == pytest.approx(diff, rel=1e-9)
+    assert _d_grad("wgan", True, xs, ys, w).tolist() == pytest.approx([0.5 * d for d in diff], rel=1e-9)
+
+
+@pytest.mark.parametrize("gan_type", sorted(FORMS))
+def test_detached_means_change_neither_values_nor_the_generator_loss(gan_type):
+    flowing, detached = gan(gan_type, relativistic=True), gan(gan_type, relativistic=True, detach_mean=True)
+    assert detached.discriminator_loss(REAL_T, FAKE_T).item() == flowing.discriminator_loss(REAL_T, FAKE_T).item()
+    assert detached.generator_loss(FAKE_T, REAL_T).item() == flowing.generator_loss(FAKE_T, REAL_T).item()

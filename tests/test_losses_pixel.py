@@ -39,10 +39,10 @@ def test_losses_are_scalars_with_gradient():
         assert torch.isfinite(grad).all()
 
 
-def test_registered_as_pixel_kind():
+def test_registered_as_generator_terms():
     for name, cls in (("l1", L1Loss), ("mse", MSELoss), ("charbonnier", CharbonnierLoss)):
         assert LOSSES.get(name) is cls
-        assert LOSSES.kind(name) == "pixel"
+        assert LOSSES.kind(name) == "generator"
     assert isinstance(LOSSES.build({"type": "charbonnier", "eps": 1e-6}), CharbonnierLoss)
 
 

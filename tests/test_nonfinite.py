@@ -45,7 +45,7 @@ class NonFiniteAtCalls(nn.Module):
 
 
 if "test_nonfinite_l1" not in LOSSES:
-    LOSSES.register("test_nonfinite_l1", kind="pixel")(NonFiniteAtCalls)
+    LOSSES.register("test_nonfinite_l1", kind="generator")(NonFiniteAtCalls)
 
 
 def _model(tmp_path, model="sr", **over):
@@ -85,7 +85,7 @@ def test_nan_in_the_hr_batch_skips_the_sr_step_and_names_the_loss_term(tmp_path)
     before = _snapshot(model)
     assert float(before["optimizers"]["g"]["state"][0]["step"]) == 1.0
     model.feed_data(_batch(nan_hr=True))
-    with pytest.raises(NonFiniteStep, match=r"^l_g_pix$"):
+    with pytest.raises(NonFiniteStep, match=r"^l_g_l1$"):
         model.optimize_parameters(2)
     _assert_unchanged(before, model)
     assert all(p.grad is None for p in model.net_g.parameters())   # no stale NaN grads for the next step
@@ -102,13 +102,13 @@ def test_nan_in_the_hr_batch_skips_both_srgan_updates(tmp_path):
         model.optimize_parameters(1)
     terms = str(info.value).split(", ")
     # wgan_gp: G's adversarial term only sees D(sr), so it stays finite; everything touching HR is NaN
-    assert {"l_g_pix", "l_g_percep", "l_d_gan", "l_d_gp"} <= set(terms) and "l_g_gan" not in terms
+    assert {"l_g_l1", "l_g_perceptual", "l_d_gan", "l_d_gp"} <= set(terms) and "l_g_gan" not in terms
     _assert_unchanged(before, model)
 
 
 def test_infinite_gradient_with_a_finite_loss_is_caught_and_named(tmp_path):
-    model = _model(tmp_path, train__pixel={"type": "test_nonfinite_l1", "calls": [1], "bad": "grad",
-                                           "weight": 1.0})
+    model = _model(tmp_path, train__losses=[{"type": "test_nonfinite_l1", "calls": [1], "bad": "grad",
+                                             "weight": 1.0}])
     before = _snapshot(model)
     model.feed_data(_batch())
     with pytest.raises(NonFiniteStep, match=r"^gradient of MSRResNet$"):
@@ -119,7 +119,7 @@ def test_infinite_gradient_with_a_finite_loss_is_caught_and_named(tmp_path):
 def _loop(tmp_path, name, calls, **over):
     hr = os.path.dirname(write_photos(tmp_path / "hr", count=2, size=40)[0])
     opt = tiny_options(hr, str(tmp_path / "exp"), name=name,
-                       train__pixel={"type": "test_nonfinite_l1", "calls": calls, "weight": 1.0},
+                       train__losses=[{"type": "test_nonfinite_l1", "name": "pix", "calls": calls, "weight": 1.0}],
                        train__max_nonfinite=3, **over)
     return write_options(tmp_path / f"{name}.yml", opt), str(tmp_path / "exp" / name)
 

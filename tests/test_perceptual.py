@@ -51,13 +51,15 @@ def images():
 def test_zero_for_identical_inputs(images):
     sr, _ = images
     loss = random_loss(layers={"conv3_4": 1.0, "conv5_4": 1.0}, style_weight=1.0)
-    percep, style = loss(sr, sr.clone())
+    parts = loss(sr, sr.clone())
+    percep, style = parts["percep"], parts["style"]
+    assert set(parts) == {"percep", "style"}
     assert percep.item() == 0.0
     assert style.item() == 0.0
 
 
 def test_pretrained_false_warns():
-    with pytest.warns(UserWarning, match="train.perceptual.pretrained is false") as caught:
+    with pytest.warns(UserWarning, match="perceptual loss with pretrained false") as caught:
         loss = PerceptualLoss(pretrained=False)
     assert len(caught) >= 1 and not any(p.requires_grad for p in loss.parameters())
 
@@ -65,10 +67,10 @@ def test_pretrained_false_warns():
 def test_weights_path_loads_and_matches_torchvision_conv5_4_l1(tv_features, weights_file, images):
     sr, hr = images
     loss = PerceptualLoss(weights_path=weights_file)
-    percep, style = loss(sr, hr)
+    percep = loss(sr, hr)
     ref = tv_features[:35]  # conv5_4 before its ReLU
     expected = F.l1_loss(ref((sr - MEAN) / STD), ref((hr - MEAN) / STD))
-    assert style is None
+    assert isinstance(percep, torch.Tensor) and percep.dim() == 0    # no style weight: one scalar, no parts
     assert percep.item() == pytest.approx(expected.item(), rel=1e-5)
     # the random default init is something else entirely: the file's weights were really used
     assert not torch.equal(random_loss().vgg[0].weight, loss.vgg[0].weight)
@@ -82,20 +84,20 @@ def test_features_only_keys_and_after_relu(tv_features, tmp_path, images):
                           criterion="l2", weights_path=str(path))
     ref = tv_features[:9]  # relu2_2
     expected = F.mse_loss(ref(sr), ref(hr))
-    assert loss(sr, hr)[0].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert loss(sr, hr).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_layer_weights_combine_linearly(images):
     sr, hr = images
-    a = random_loss(layers={"conv2_2": 1.0})(sr, hr)[0]
-    b = random_loss(layers={"relu4_1": 1.0})(sr, hr)[0]
-    both = random_loss(layers={"conv2_2": 0.3, "relu4_1": 2.0})(sr, hr)[0]
+    a = random_loss(layers={"conv2_2": 1.0})(sr, hr)
+    b = random_loss(layers={"relu4_1": 1.0})(sr, hr)
+    both = random_loss(layers={"conv2_2": 0.3, "relu4_1": 2.0})(sr, hr)
     assert both.item() == pytest.approx(0.3 * a.item() + 2.0 * b.item(), rel=1e-5)
 
 
 def test_random_init_is_deterministic(images):
     sr, hr = images
-    assert random_loss()(sr, hr)[0].item() == random_loss()(sr, hr)[0].item()
+    assert random_loss()(sr, hr).item() == random_loss()(sr, hr).item()
 
 
 def test_network_truncated_after_deepest_layer():
@@ -112,8 +114,8 @@ def test_vgg_frozen_and_hr_features_without_grad(images):
     assert not loss.vgg.training
     assert all(not p.requires_grad for p in loss.vgg.parameters())
     sr = sr.clone().requires_grad_()
-    percep, style = loss(sr, hr.clone().requires_grad_())
-    (percep + style).backward()
+    parts = loss(sr, hr.clone().requires_grad_())
+    (parts["percep"] + parts["style"]).backward()
     assert sr.grad is not None and sr.grad.abs().sum() > 0
     assert all(p.grad is None for p in loss.vgg.parameters())
 
@@ -137,8 +139,8 @@ def test_hr_forward_records_no_graph(images, monkeypatch):
 def test_style_zero_for_identical_positive_otherwise(images):
     sr, hr = images
     loss = random_loss(layers={"relu2_2": 1.0}, style_weight=2.0)
-    assert loss(sr, sr)[1].item() == 0.0
-    _, style = loss(sr, hr)
+    assert loss(sr, sr)["style"].item() == 0.0
+    style = loss(sr, hr)["style"]
     feats = loss.vgg
     fs, fh = feats((sr - MEAN) / STD), feats((hr - MEAN) / STD)
     gram = lambda f: f.flatten(2) @ f.flatten(2).transpose(1, 2) / (f.shape[1] * f.shape[2] * f.shape[3])
@@ -150,7 +152,7 @@ def test_fro_criterion(images):
     sr, hr = images
     loss = random_loss(layers={"conv1_1": 1.0}, criterion="fro", use_input_norm=False)
     expected = torch.sqrt(((loss.vgg(sr) - loss.vgg(hr)) ** 2).sum())
-    assert loss(sr, hr)[0].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert loss(sr, hr).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_missing_pretrained_cache_raises_one_line(tmp_path, monkeypatch):
@@ -160,7 +162,7 @@ def test_missing_pretrained_cache_raises_one_line(tmp_path, monkeypatch):
     msg = str(info.value)
     assert "\n" not in msg
     assert "vgg19-dcbb9e9d.pth" in msg and os.path.join(str(tmp_path), "checkpoints") in msg
-    assert "train.perceptual.weights_path" in msg and "https://download.pytorch.org/models/" in msg
+    assert msg.startswith("pretrained: ") and "or set weights_path" in msg and "https://download.pytorch.org/models/" in msg
 
 
 def test_pretrained_read_from_hub_cache(tmp_path, monkeypatch, tv_features, images):
@@ -172,11 +174,11 @@ def test_pretrained_read_from_hub_cache(tmp_path, monkeypatch, tv_features, imag
     sr, hr = images
     ref = tv_features[:3]
     expected = F.l1_loss(ref((sr - MEAN) / STD), ref((hr - MEAN) / STD))
-    assert loss(sr, hr)[0].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert loss(sr, hr).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_missing_weights_path_names_key(tmp_path):
-    with pytest.raises(MissingWeightsError, match="train.perceptual.weights_path") as info:
+    with pytest.raises(MissingWeightsError, match="^weights_path: ") as info:
         PerceptualLoss(weights_path=str(tmp_path / "nope.pth"))
     assert "nope.pth" in str(info.value) and "\n" not in str(info.value)
 
@@ -191,7 +193,7 @@ def test_unknown_layer_suggests(tmp_path):
 
 def test_registered():
     assert LOSSES.get("perceptual") is PerceptualLoss
-    assert LOSSES.kind("perceptual") == "perceptual"
+    assert LOSSES.kind("perceptual") == "generator"
 
 
 def test_vgg19_layout_and_url_match_torchvision():

@@ -14,8 +14,8 @@ BASE = {"name": "t", "scale": 4, "model": "srgan", "seed": 0,
         "network_g": {"type": "msrresnet", "num_feat": 8, "num_block": 1},
         "network_d": {"type": "vgg", "num_feat": 8},
         "train": {"total_iter": 10, "ema_decay": 0.5,
-                  "pixel": {"type": "l1", "weight": 1e-2},
-                  "perceptual": {"layers": {"conv2_2": 1.0}, "pretrained": False, "weight": 1.0},
+                  "losses": [{"type": "l1", "weight": 1e-2},
+                             {"type": "perceptual", "layers": {"conv2_2": 1.0}, "pretrained": False, "weight": 1.0}],
                   "gan": {"type": "vanilla", "weight": 5e-3}}}
 
 
@@ -48,7 +48,7 @@ def changed(before, net):
     return any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
 
 
-@pytest.mark.filterwarnings("ignore:train.perceptual.pretrained")
+@pytest.mark.filterwarnings("ignore:perceptual loss with pretrained false")
 @pytest.mark.parametrize("gan_type, relativistic, d_type",
                          list(itertools.product(LOSSES.names("gan"), [False, True], list_archs("discriminator"))))
 def test_every_gan_type_and_discriminator_trains(gan_type, relativistic, d_type):
@@ -59,17 +59,17 @@ def test_every_gan_type_and_discriminator_trains(gan_type, relativistic, d_type)
         m.optimize_parameters(step)
         losses = m.current_losses()
         assert all(v == v and abs(v) != float("inf") for v in losses.values()), losses
-    assert {"l_g_pix", "l_g_percep", "l_g_gan", "l_d_gan", "out_d_real", "out_d_fake"} <= set(losses)
+    assert {"l_g_l1", "l_g_perceptual", "l_g_gan", "l_d_gan", "out_d_real", "out_d_fake"} <= set(losses)
     if gan_type == "wgan_gp":
         assert losses["l_d_gp"] > 0
     assert changed(g0, m.net_g) and changed(d0, m.net_d)
 
 
-@pytest.mark.filterwarnings("ignore:train.perceptual.pretrained")
+@pytest.mark.filterwarnings("ignore:perceptual loss with pretrained false")
 def test_gan_weight_zero_with_pixel_only_equals_sr_model():
-    gan_model, _ = make({"perceptual": None, "pixel": {"type": "l1", "weight": 1.0}}, gan={"type": "vanilla", "weight": 0.0})
+    gan_model, _ = make({"losses": [{"type": "l1", "weight": 1.0}]}, gan={"type": "vanilla", "weight": 0.0})
     o = {k: v for k, v in BASE.items() if k != "network_d"}
-    o = dict(o, model="sr", train=dict(BASE["train"], perceptual=None, gan={}, pixel={"type": "l1", "weight": 1.0}))
+    o = dict(o, model="sr", train=dict(BASE["train"], gan=None, losses=[{"type": "l1", "weight": 1.0}]))
     opt = options.validate(o)
     torch.manual_seed(0)
     sr_model = MODELS.get("sr")(opt, torch.device("cpu"))
@@ -84,7 +84,7 @@ def test_gan_weight_zero_with_pixel_only_equals_sr_model():
         assert torch.equal(a, b)
 
 
-@pytest.mark.filterwarnings("ignore:train.perceptual.pretrained")
+@pytest.mark.filterwarnings("ignore:perceptual loss with pretrained false")
 def test_discriminator_frozen_during_generator_step():
     m, _ = make({"d_update": {"ratio": 0.0}})          # ratio 0: no D update at all, only the G step
     d0 = params(m.net_d)
@@ -95,7 +95,7 @@ def test_discriminator_frozen_during_generator_step():
     assert m.current_losses()["l_g_gan"] != 0
 
 
-@pytest.mark.filterwarnings("ignore:train.perceptual.pretrained")
+@pytest.mark.filterwarnings("ignore:perceptual loss with pretrained false")
 @pytest.mark.parametrize("gan_type, expected", [("vanilla", 2), ("wgan_gp", 3)])
 def test_one_discriminator_forward_per_batch(gan_type, expected):
     m, _ = make(gan={"type": gan_type, "relativistic": True, "weight": 5e-3})
@@ -106,7 +106,7 @@ def test_one_discriminator_forward_per_batch(gan_type, expected):
     assert len(calls) == expected          # real + fake (+ the interpolates of the gradient penalty)
 
 
-@pytest.mark.filterwarnings("ignore:train.perceptual.pretrained")
+@pytest.mark.filterwarnings("ignore:perceptual loss with pretrained false")
 def test_d_init_iters_trains_only_the_discriminator():
     m, _ = make({"d_update": {"ratio": 1.0, "init_iters": 2}})
     g0, d0 = params(m.net_g), params(m.net_d)
@@ -117,7 +117,7 @@ def test_d_init_iters_trains_only_the_discriminator():
     assert changed(g0, m.net_g)
 
 
-@pytest.mark.filterwarnings("ignore:train.perceptual.pretrained")
+@pytest.mark.filterwarnings("ignore:perceptual loss with pretrained false")
 def test_conditional_discriminator_sees_the_lr_image():
     m, _ = make(d={"type": "patchgan", "num_feat": 8, "conditional": True, "norm": "none"})
     b = batch()
@@ -142,7 +142,7 @@ def test_feature_matching_zero_for_identical_images():
     assert feature_matching_loss(fc, fa, [0]).item() == pytest.approx((fc[0] - fa[0]).abs().mean().item())
 
 
-@pytest.mark.filterwarnings("ignore:train.perceptual.pretrained")
+@pytest.mark.filterwarnings("ignore:perceptual loss with pretrained false")
 def test_feature_matching_and_r1_are_logged():
     m, _ = make({"feature_matching": {"weight": 1.0, "layers": None}},
                 gan={"type": "softplus", "weight": 5e-3, "r1_weight": 1.0})

@@ -23,7 +23,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
 
 @dataclass
 class GridAxis:
-    key: str                  # full option key, e.g. train.gan.weight
+    key: str                  # full option key, e.g. train.gan.weight or train.losses.perceptual.weight
     values: list              # typed values (0.001, True, 'l1', None)
     texts: list[str]          # values as the user wrote them, for names
 
@@ -167,7 +167,7 @@ def expand(opt_path: str, axes: list[GridAxis], seeds: list[int] | None, overrid
             except OptionError as e:
                 raise OptionError(f"grid point {name}: {e}") from None
             for k, v in point.items():   # the grid value must survive parsing with its type
-                got = _get(opt, k)
+                got = options_mod.lookup(opt, k)
                 if isinstance(v, (dict, list)):
                     continue
                 if got != v and not (isinstance(v, int) and isinstance(got, float) and float(v) == got):
@@ -175,11 +175,3 @@ def expand(opt_path: str, axes: list[GridAxis], seeds: list[int] | None, overrid
             runs.append(Run(name, point, texts, seed, over, opt))
     return runs
 
-
-def _get(opt: dict, key: str) -> Any:
-    node: Any = opt
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node

@@ -25,9 +25,6 @@ class ResumableSampler(Sampler):
         self._perm_epoch = -1
         self._perm = None
 
-    def set_start(self, local_position: int) -> None:
-        self.start = int(local_position)
-
     def _permutation(self, epoch: int) -> np.ndarray:
         if epoch != self._perm_epoch:
             self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)

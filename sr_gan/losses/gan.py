@@ -1,23 +1,28 @@
-"""Adversarial losses used in the SR literature, plus the WGAN-GP and R1 penalties.
+"""Adversarial objectives used in the SR literature, plus the WGAN-GP and R1 penalties.
 
 Each GAN type is one small registered class (``@LOSSES.register(name, kind='gan')``) that says how
 raw discriminator logits are scored when judged *as real* and *as fake*, and what the plain
 generator term is; the standard/relativistic bookkeeping lives once in the base class, so a new
-type is one new class. ``GANLoss(type=...)`` looks the type up in LOSSES.
+type is one new class. Its constructor arguments are the keys of ``train.gan`` (validated and
+documented from the signature), so a type takes only the parameters it uses: labels exist on
+``vanilla``/``lsgan``, ``gp_weight`` only on ``wgan_gp``. The model uses the objective directly.
 
-Conventions (all values unweighted -- the model multiplies by the YAML ``weight``):
+Conventions (all values unweighted -- the model multiplies the generator term by ``train.gan.weight``):
   * Standard D loss = real_term + fake_term (a SUM, not halved, as BasicSR's SRGAN).
   * lsgan is NOT halved: D = mean((real-b)^2) + mean((fake-a)^2), G = mean((fake-c)^2) (BasicSR).
   * Relativistic-average (ESRGAN, every type): real_rel = real - mean(fake), fake_rel = fake - mean(real)
-    (means over all elements, gradients flow through them as in the original ESRGAN code);
-    D = 0.5 * as_real(real_rel) + 0.5 * as_fake(fake_rel);
-    G = 0.5 * as_real(fake_rel, gen_label) + 0.5 * as_fake(real_rel)  -- the D form with roles swapped.
+    (means over all elements); D = 0.5 * as_real(real_rel) + 0.5 * as_fake(fake_rel);
+    G = 0.5 * as_real(fake_rel, gen_label) + 0.5 * as_fake(real_rel)  -- the D form with roles swapped,
+    real_out detached by the caller.
+    In the D loss the batch means carry gradients, as in the original ESRGAN code (Wang et al.,
+    RaGAN after Jolicoeur-Martineau); BasicSR 1.4.2's ESRGANModel detaches them (`detach_mean: true`
+    gives that form). The two forms have the same value and the same generator loss; only D's
+    gradient differs (for relativistic wgan the detached form halves it).
     For hinge this is RaHinge (relu(1 - fake_rel) + relu(1 + real_rel)); for wgan it reduces to
     D = mean(fake) - mean(real) and G = mean(real) - mean(fake).
 """
 from __future__ import annotations
 
-import difflib
 from typing import Callable
 
 import torch
@@ -32,16 +37,18 @@ class AdversarialObjective(nn.Module):
     """Base for one GAN type: subclasses define ``as_real``/``as_fake`` (and ``gen_term`` if it
     differs from ``as_real(x, gen_label)``). Its constructor arguments are the YAML schema."""
 
-    needs_gradient_penalty: bool = False
+    real_label, fake_label, gen_label = 1.0, 0.0, 1.0   # types without labels ignore them
+    gp_weight = 0.0                                     # > 0: the model adds gp_weight * gradient_penalty
+    r1_weight = 0.0                                     # > 0: the model adds r1_weight / 2 * r1_penalty
 
-    def __init__(self, relativistic: bool = False, real_label: float = 1.0, fake_label: float = 0.0,
-                 gen_label: float = 1.0, gp_weight: float = 10.0, r1_weight: float = 0.0):
+    def __init__(self, relativistic: bool = False, detach_mean: bool = False, r1_weight: float = 0.0):
         super().__init__()
+        if detach_mean and not relativistic:
+            raise OptionError("detach_mean: only applies to the relativistic form (set relativistic: true)")
+        if r1_weight < 0:
+            raise OptionError(f"r1_weight: must be >= 0, got {r1_weight}")
         self.relativistic = bool(relativistic)
-        self.real_label = float(real_label)
-        self.fake_label = float(fake_label)
-        self.gen_label = float(gen_label)
-        self.gp_weight = float(gp_weight)
+        self.detach_mean = bool(detach_mean)
         self.r1_weight = float(r1_weight)
 
     # --- per-type scoring of raw logits -------------------------------------------------------
@@ -56,16 +63,14 @@ class AdversarialObjective(nn.Module):
         return self.as_real(fake_out, self.gen_label)
 
     # --- shared standard / relativistic bookkeeping ----------------------------------------------
-    @property
-    def needs_r1_penalty(self) -> bool:
-        return self.r1_weight > 0
-
     def discriminator_terms(self, real_out: Tensor, fake_out: Tensor) -> tuple[Tensor, Tensor]:
         """(D-real term, D-fake term); their sum is the D loss (kept apart for logging)."""
         if self.relativistic:
-            real_rel = real_out - fake_out.mean()
-            fake_rel = fake_out - real_out.mean()
-            return 0.5 * self.as_real(real_rel, self.real_label), 0.5 * self.as_fake(fake_rel, self.fake_label)
+            mean_fake, mean_real = fake_out.mean(), real_out.mean()
+            if self.detach_mean:          # BasicSR 1.4.2 ESRGANModel
+                mean_fake, mean_real = mean_fake.detach(), mean_real.detach()
+            return (0.5 * self.as_real(real_out - mean_fake, self.real_label),
+                    0.5 * self.as_fake(fake_out - mean_real, self.fake_label))
         return self.as_real(real_out, self.real_label), self.as_fake(fake_out, self.fake_label)
 
     def discriminator_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
@@ -83,8 +88,19 @@ class AdversarialObjective(nn.Module):
         return 0.5 * self.as_real(fake_rel, self.gen_label) + 0.5 * self.as_fake(real_rel, self.fake_label)
 
 
+class LabelledObjective(AdversarialObjective):
+    """A type whose scores compare logits with target labels (real b, fake a, generator c)."""
+
+    def __init__(self, relativistic: bool = False, detach_mean: bool = False, r1_weight: float = 0.0,
+                 real_label: float = 1.0, fake_label: float = 0.0, gen_label: float = 1.0):
+        super().__init__(relativistic, detach_mean, r1_weight)
+        self.real_label = float(real_label)
+        self.fake_label = float(fake_label)
+        self.gen_label = float(gen_label)
+
+
 @LOSSES.register("vanilla", kind="gan")
-class VanillaGAN(AdversarialObjective):
+class VanillaGAN(LabelledObjective):
     """Non-saturating BCE-with-logits GAN (SRGAN, ESRGAN)."""
 
     def as_real(self, logits: Tensor, label: float) -> Tensor:
@@ -95,7 +111,7 @@ class VanillaGAN(AdversarialObjective):
 
 
 @LOSSES.register("lsgan", kind="gan")
-class LSGAN(AdversarialObjective):
+class LSGAN(LabelledObjective):
     """Least squares on raw outputs, labels a=fake_label, b=real_label, c=gen_label; no 1/2 factors."""
 
     def as_real(self, logits: Tensor, label: float) -> Tensor:
@@ -107,7 +123,7 @@ class LSGAN(AdversarialObjective):
 
 @LOSSES.register("wgan", kind="gan")
 class WGAN(AdversarialObjective):
-    """Wasserstein critic: D = mean(fake) - mean(real), G = -mean(fake); labels are unused."""
+    """Wasserstein critic: D = mean(fake) - mean(real), G = -mean(fake)."""
 
     def as_real(self, logits: Tensor, label: float) -> Tensor:
         return -logits.mean()
@@ -118,9 +134,14 @@ class WGAN(AdversarialObjective):
 
 @LOSSES.register("wgan_gp", kind="gan")
 class WGANGP(WGAN):
-    """WGAN whose critic is kept 1-Lipschitz by ``gp_weight * gradient_penalty`` (added by the model)."""
+    """WGAN whose critic is kept 1-Lipschitz by ``gp_weight * gradient_penalty`` (added by the model);
+    no R1 on top: the penalty already constrains D's input gradient."""
 
-    needs_gradient_penalty = True
+    def __init__(self, gp_weight: float = 10.0, relativistic: bool = False, detach_mean: bool = False):
+        super().__init__(relativistic, detach_mean)
+        if gp_weight < 0:
+            raise OptionError(f"gp_weight: must be >= 0, got {gp_weight}")
+        self.gp_weight = float(gp_weight)
 
 
 @LOSSES.register("hinge", kind="gan")
@@ -146,52 +167,6 @@ class SoftplusGAN(AdversarialObjective):
 
     def as_fake(self, logits: Tensor, label: float) -> Tensor:
         return F.softplus(logits).mean()
-
-
-class GANLoss(nn.Module):
-    """Facade that builds the registered GAN type named by ``type`` and forwards to it."""
-
-    def __init__(self, type: str = "vanilla", relativistic: bool = False, real_label: float = 1.0,
-                 fake_label: float = 0.0, gen_label: float = 1.0, gp_weight: float = 10.0, r1_weight: float = 0.0):
-        super().__init__()
-        known = LOSSES.names("gan")
-        if type not in known:
-            close = difflib.get_close_matches(str(type), known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise OptionError(f"train.gan.type: unknown GAN loss type '{type}'{hint}; known: {', '.join(known)}")
-        self.type = type
-        self.objective: AdversarialObjective = LOSSES.get(type)(
-            relativistic=relativistic, real_label=real_label, fake_label=fake_label, gen_label=gen_label,
-            gp_weight=gp_weight, r1_weight=r1_weight)
-
-    @property
-    def relativistic(self) -> bool:
-        return self.objective.relativistic
-
-    @property
-    def needs_gradient_penalty(self) -> bool:
-        return self.objective.needs_gradient_penalty
-
-    @property
-    def needs_r1_penalty(self) -> bool:
-        return self.objective.needs_r1_penalty
-
-    @property
-    def gp_weight(self) -> float:
-        return self.objective.gp_weight
-
-    @property
-    def r1_weight(self) -> float:
-        return self.objective.r1_weight
-
-    def discriminator_terms(self, real_out: Tensor, fake_out: Tensor) -> tuple[Tensor, Tensor]:
-        return self.objective.discriminator_terms(real_out, fake_out)
-
-    def discriminator_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        return self.objective.discriminator_loss(real_out, fake_out)
-
-    def generator_loss(self, fake_out: Tensor, real_out: Tensor | None = None) -> Tensor:
-        return self.objective.generator_loss(fake_out, real_out)
 
 
 def _per_sample_sq_norm(grad: Tensor) -> Tensor:

@@ -1,4 +1,4 @@
-"""VGG19 perceptual (feature) loss and Gram-matrix style loss (SRGAN / ESRGAN).
+"""VGG19 perceptual (feature) loss and Gram-matrix style loss (SRGAN / ESRGAN): a `train.losses` term.
 
 Pretrained weights are never downloaded: they are read from torch.hub's cache or a local file,
 and their absence is a one-line MissingWeightsError telling the user where to put them.
@@ -94,22 +94,23 @@ def load_features_state(path: str, option_key: str) -> dict[str, Tensor]:
     return features
 
 
-@LOSSES.register("perceptual", kind="perceptual")
+@LOSSES.register("perceptual", kind="generator")
 class PerceptualLoss(nn.Module):
     """sum_l w_l * criterion(VGG_l(sr), VGG_l(hr)), plus optional Gram style loss.
 
     ``layers`` maps VGG19 layer names to weights; a convX_Y name means the conv output before its
     ReLU when ``before_relu`` (ESRGAN: sharper, brighter textures) and reluX_Y otherwise.
-    forward returns (perceptual, style * style_weight or None)."""
+    forward returns the perceptual distance, or {"percep": p, "style": style_weight * s} when
+    ``style_weight`` > 0 (the term's ``weight`` then scales both parts)."""
 
     def __init__(self, layers: dict[str, float] = {"conv5_4": 1.0}, criterion: str = "l1",
                  before_relu: bool = True, use_input_norm: bool = True, style_weight: float = 0.0,
                  pretrained: bool = True, weights_path: str | None = None):
         super().__init__()
         if not layers:
-            raise OptionError("train.perceptual.layers: expected at least one VGG19 layer name")
+            raise OptionError("layers: expected at least one VGG19 layer name")
         if criterion not in CRITERIA:
-            raise OptionError(f"train.perceptual.criterion: expected one of {', '.join(CRITERIA)}, got '{criterion}'")
+            raise OptionError(f"criterion: expected one of {', '.join(CRITERIA)}, got '{criterion}'")
         self.layer_weights = {name: float(w) for name, w in layers.items()}
         self.criterion = criterion
         self.before_relu = bool(before_relu)
@@ -130,7 +131,7 @@ class PerceptualLoss(nn.Module):
         if name not in VGG19_LAYERS:
             close = difflib.get_close_matches(str(name), VGG19_LAYERS, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise OptionError(f"train.perceptual.layers: unknown VGG19 layer '{name}'{hint}; expected conv1_1 ... conv5_4, relu*, pool1..pool5")
+            raise OptionError(f"layers: unknown VGG19 layer '{name}'{hint}; expected conv1_1 ... conv5_4, relu*, pool1..pool5")
         index = VGG19_LAYERS.index(name)
         if name.startswith("conv") and not self.before_relu:
             index += 1  # the ReLU right after this conv
@@ -138,16 +139,16 @@ class PerceptualLoss(nn.Module):
 
     def _load_weights(self, pretrained: bool, weights_path: str | None) -> None:
         if weights_path:
-            path, key = os.path.expanduser(str(weights_path)), "train.perceptual.weights_path"
+            path, key = os.path.expanduser(str(weights_path)), "weights_path"
         elif pretrained:
-            path, key = cached_vgg19_path(), "train.perceptual"
+            path, key = cached_vgg19_path(), "pretrained"
             if not os.path.isfile(path):
                 name = os.path.basename(path)
                 raise MissingWeightsError(
-                    f"train.perceptual: VGG19 weights not found; put {name} (from {VGG19_URL}) in "
-                    f"{os.path.dirname(path)} or set train.perceptual.weights_path")
+                    f"pretrained: VGG19 weights not found; put {name} (from {VGG19_URL}) in "
+                    f"{os.path.dirname(path)} or set weights_path")
         else:
-            warnings.warn("train.perceptual.pretrained is false: random VGG19 features, perceptual loss is not meaningful")
+            warnings.warn("perceptual loss with pretrained false: random VGG19 features, its values are not meaningful")
             return
         state = load_features_state(path, key)
         wanted = self.vgg.state_dict().keys()
@@ -191,13 +192,13 @@ class PerceptualLoss(nn.Module):
         f = features.reshape(n, c, h * w)
         return f @ f.transpose(1, 2) / (c * h * w)
 
-    def forward(self, sr: Tensor, hr: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward(self, sr: Tensor, target: Tensor) -> Tensor | dict[str, Tensor]:
         sr_feats = self.extract(sr)
         with torch.no_grad():
-            hr_feats = self.extract(hr.detach())
+            hr_feats = self.extract(target.detach())
         percep = sum(w * self._distance(sr_feats[n], hr_feats[n]) for n, w in self.layer_weights.items())
         if self.style_weight <= 0:
-            return percep, None
+            return percep
         style = sum(w * self._distance(self.gram(sr_feats[n]), self.gram(hr_feats[n]))
                     for n, w in self.layer_weights.items())
-        return percep, style * self.style_weight
+        return {"percep": percep, "style": style * self.style_weight}

@@ -134,5 +134,5 @@ def maybe_compile(net: torch.nn.Module, enabled: bool, what: str):
 
 
 def uncompiled(net: torch.nn.Module) -> torch.nn.Module:
-    net = getattr(net, "_orig_mod", net)
-    return getattr(net, "module", net)    # DDP wrapper
+    """The eager network behind a CompileFallback (its state dict has no `_orig_mod.` prefix)."""
+    return getattr(net, "_orig_mod", net)

@@ -1,4 +1,4 @@
-"""`sr`: the PSNR-oriented model (KAIR-style): a generator trained with a pixel loss, plus its EMA.
+"""`sr`: the PSNR-oriented model (KAIR-style): a generator trained with `train.losses`, plus its EMA.
 
 The model owns its networks, optimizers, schedulers and update rule; it knows nothing about files,
 loaders or logging (the training loop does). One host-device sync per step: the finiteness check.
@@ -6,10 +6,11 @@ loaders or logging (the training loop does). One host-device sync per step: the 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from ..degradations.usm import usm_sharp
 from ..errors import CheckpointError
-from ..registry import LOSSES, MODELS
+from ..losses.terms import LossTerms
+from ..registry import MODELS
 from ..utils import distributed as dist
 from ._parts import (EMA, Precision, build_network, build_optimizer, build_scheduler, load_pretrained,
                      maybe_compile, uncompiled)
@@ -35,23 +36,13 @@ class SRModel:
             raise CheckpointError(f"path.pretrain_network_g: {e}" if str(path) in str(e)
                                   else f"path.pretrain_network_g: {path}: {e}") from None
         self.ema = EMA(self.net_g, t["ema_decay"]) if t["ema_decay"] > 0 else None
-        self.pixel_loss, self.pixel_weight = self._build_weighted(t["pixel"])
-        if self.pixel_loss is None and type(self) is SRModel:
-            from ..errors import OptionError
-            raise OptionError("train.pixel: the sr model needs a pixel loss with a weight > 0")
+        self.losses = LossTerms(t["losses"], device)
+        self.wants = self.losses.targets() | self.losses.inputs()   # hr_usm, lr, sr_ema: made only when asked for
         self.optimizers = {"g": build_optimizer(self.net_g.parameters(), t["optim_g"], device)}
         self.schedulers = {"g": build_scheduler(self.optimizers["g"], t["scheduler"], t["total_iter"])}
         self.g = maybe_compile(self.net_g, t["compile"], "network_g")
         self.log_dict: dict[str, torch.Tensor] = {}
-        self.lr = self.hr = self.output = None
-
-    # ------------------------------------------------------------------ building
-    def _build_weighted(self, cfg: dict | None):
-        if not cfg or cfg.get("weight", 0) == 0:
-            return None, 0.0
-        cfg = dict(cfg)
-        weight = cfg.pop("weight")
-        return LOSSES.build(cfg).to(self.device), weight
+        self.lr = self.hr = self.hr_usm = self.output = None
 
     # ------------------------------------------------------------------ data
     def feed_data(self, batch: dict) -> None:
@@ -59,6 +50,13 @@ class SRModel:
         self.lr = batch["lr"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
         if "hr" in batch:
             self.hr = batch["hr"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+        self.hr_usm = None
+        if "hr_usm" in self.wants:    # the real-world pipeline provides it; else sharpen HR here (Real-ESRGAN)
+            if "hr_usm" in batch:
+                self.hr_usm = batch["hr_usm"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+            else:
+                with torch.no_grad():
+                    self.hr_usm = usm_sharp(self.hr).contiguous(memory_format=fmt)
         # BatchNorm statistics change in the forward pass itself: keep their values from before this
         # step so a non-finite step can be undone completely (restored in _check_finite)
         self._buffers_before_step = [(b, b.detach().clone()) for k, n in self.networks().items()
@@ -86,7 +84,7 @@ class SRModel:
                 buf.copy_(before)
         raise NonFiniteStep(", ".join(bad))
 
-    def _step(self, name: str, loss: torch.Tensor, net: torch.nn.Module) -> None:
+    def _step(self, name: str, net: torch.nn.Module) -> None:
         clip = self.opt["train"]["grad_clip"]
         scaler = self.precision.scaler
         if clip > 0:
@@ -94,23 +92,24 @@ class SRModel:
             torch.nn.utils.clip_grad_norm_(net.parameters(), clip, foreach=True)
         scaler.step(self.optimizers[name])
 
-    def generator_terms(self, sr: torch.Tensor) -> dict[str, torch.Tensor]:
-        terms = {}
-        if self.pixel_loss is not None:
-            terms["l_g_pix"] = self.pixel_weight * self.pixel_loss(sr, self.hr)
-        return terms
+    def loss_inputs(self) -> dict[str, torch.Tensor]:
+        """What the loss terms compare with or ask for; the EMA generator runs only when a term wants sr_ema."""
+        available = {"hr": self.hr, "hr_usm": self.hr_usm, "lr": self.lr}
+        if "sr_ema" in self.wants:
+            with torch.no_grad(), self.precision.autocast():
+                available["sr_ema"] = self.ema.net(self.lr).float()
+        return available
 
     def optimize_parameters(self, step: int) -> None:
         opt_g = self.optimizers["g"]
         opt_g.zero_grad(set_to_none=True)
         with self.precision.autocast():
             sr = self.g(self.lr)
-        terms = self.generator_terms(sr.float())
-        loss = sum(terms.values())
-        self.precision.scaler.scale(loss).backward()
+        terms = self.losses(sr.float(), self.loss_inputs())
+        self.precision.scaler.scale(self.losses.total(terms)).backward()
         dist.average_gradients(self.net_g)
         self._check_finite(terms, [self.net_g])
-        self._step("g", loss, self.net_g)
+        self._step("g", self.net_g)
         self.precision.scaler.update()
         if self.ema is not None:
             self.ema.update(step)
@@ -141,15 +140,6 @@ class SRModel:
     def current_losses(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.log_dict.items()}
 
-    def current_visuals(self) -> dict[str, torch.Tensor]:
-        vis = {"lr": self.lr.detach().cpu(), "sr": self.output.detach().float().cpu()}
-        if self.hr is not None:
-            vis["hr"] = self.hr.detach().cpu()
-        return vis
-
-    def bicubic(self, lr: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(lr, scale_factor=self.opt["scale"], mode="bicubic", align_corners=False).clamp(0, 1)
-
     # ------------------------------------------------------------------ state
     def networks(self) -> dict[str, torch.nn.Module]:
         nets = {"g": self.net_g}
@@ -177,19 +167,3 @@ class SRModel:
             s.load_state_dict(state["schedulers"][k])
         if state.get("scaler"):
             self.precision.scaler.load_state_dict(state["scaler"])
-
-    def save(self, path: str) -> None:
-        """Weights only (generator + EMA), e.g. for export; training checkpoints go through the loop."""
-        from ..utils.checkpoint import atomic_write_bytes
-        import io
-        buf = io.BytesIO()
-        torch.save({"nets": {k: uncompiled(n).state_dict() for k, n in self.networks().items()},
-                    "opt": {k: v for k, v in self.opt.items() if not k.startswith("_")}}, buf)
-        atomic_write_bytes(path, buf.getvalue())
-
-    def load(self, path: str) -> None:
-        from ..utils.state_dict import canonical_state_dict, load_into, load_state_dict_file
-        obj = load_state_dict_file(path)
-        load_into(uncompiled(self.net_g), canonical_state_dict(obj, prefer_ema=False), what="network_g")
-        if self.ema is not None:
-            load_into(self.ema.net, canonical_state_dict(obj, prefer_ema=True), what="network_g_ema")

@@ -1,22 +1,25 @@
-"""`srgan`: pixel + VGG19 perceptual + small-weight GAN loss (SRGAN, ESRGAN and their variants).
+"""`srgan`: `train.losses` (e.g. pixel + VGG19 perceptual) + a small-weight GAN term (SRGAN, ESRGAN, variants).
 
 One update, in order (the alternating scheme of SRGAN/ESRGAN/BasicSR, G first):
-  sr = G(lr);  d_real = D(hr), d_fake = D(sr)      <- each forward exactly once
-  G loss = w_pix*pixel + w_per*perceptual + w_gan*G_gan(d_fake, d_real.detach()) [+ feature matching]
+  sr = G(lr);  d_real = D(real), d_fake = D(sr)    <- each forward exactly once (real: train.gan.target)
+  G loss = sum_i w_i*term_i + w_gan*G_gan(d_fake, d_real.detach()) [+ feature matching]
            backpropagated into G's parameters only (D is frozen for it: its grads are untouched);
   D loss = D_gan(d_real, d_fake) [+ gradient penalty / R1], backpropagated into D's parameters only.
-Both losses see the same D (before its update) and the same sr (before G's update): exactly the
-two-pass BasicSR step, with one D forward per batch instead of two on the fake batch.
+Both losses see the same D (before its update) and the same sr (before G's update), as in BasicSR's
+two-pass step, with one D forward per batch instead of two on the fake batch. The relativistic D loss
+follows the original ESRGAN (gradients through the batch means) unless `train.gan.detach_mean`
+asks for BasicSR 1.4.2's detached means (see sr_gan/losses/gan.py).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from ..losses.gan import GANLoss, gradient_penalty, r1_penalty
-from ..registry import MODELS
+from ..errors import SRGanError
+from ..losses.gan import AdversarialObjective, gradient_penalty, r1_penalty
+from ..registry import LOSSES, MODELS
 from ..utils import distributed as dist
-from ._parts import build_network, build_optimizer, build_scheduler, load_pretrained, maybe_compile, uncompiled
+from ._parts import build_network, build_optimizer, build_scheduler, load_pretrained, maybe_compile
 from .sr_model import SRModel
 
 
@@ -42,11 +45,14 @@ class SRGANModel(SRModel):
                                    num_in_ch=(6 if self.conditional else 3))
         load_pretrained(self.net_d, opt["path"]["pretrain_network_d"], opt["path"]["strict_load_d"], "network_d")
         self.net_d = dist.maybe_sync_batchnorm(self.net_d, t["sync_bn"], device)
-        self.perceptual_loss, self.perceptual_weight = self._build_weighted(t["perceptual"])
         gan = dict(t["gan"])
-        self.gan_weight = gan.pop("weight")
-        self.gan_loss = GANLoss(**gan).to(device)
-        self.r1_weight = gan["r1_weight"]
+        self.gan_weight, self.gan_target = gan.pop("weight"), gan.pop("target")
+        try:
+            self.gan: AdversarialObjective = LOSSES.build(gan).to(device)
+        except SRGanError as e:      # the objective names its argument; add the section
+            e.args = (f"train.gan.{e}",)
+            raise
+        self.wants.add(self.gan_target)
         self.fm_weight = t["feature_matching"]["weight"]
         self.fm_layers = t["feature_matching"]["layers"]
         self.d_ratio = t["d_update"]["ratio"]
@@ -70,15 +76,15 @@ class SRGANModel(SRModel):
             return logits.float(), [f.float() for f in feats]
         return out.float(), None
 
-    def _d_terms(self, hr_in: torch.Tensor, d_real: torch.Tensor, d_fake: torch.Tensor, sr: torch.Tensor) -> dict:
-        terms = {"l_d_gan": self.gan_loss.discriminator_loss(d_real, d_fake)}
-        if self.gan_loss.needs_gradient_penalty:
+    def _d_terms(self, real_in: torch.Tensor, d_real: torch.Tensor, d_fake: torch.Tensor, sr: torch.Tensor) -> dict:
+        terms = {"l_d_gan": self.gan.discriminator_loss(d_real, d_fake)}
+        if self.gan.gp_weight > 0:
             # no self.precision.autocast() here: the penalty's D pass stays fp32 (gradient_penalty
             # turns autocast off, and _discriminate would turn it back on)
             critic = lambda x: self.d(self._d_input(x)).float()   # noqa: E731
-            terms["l_d_gp"] = self.gan_loss.gp_weight * gradient_penalty(critic, self.hr.float(), sr.detach().float())
-        if self.r1_weight > 0:
-            terms["l_d_r1"] = 0.5 * self.r1_weight * r1_penalty(d_real, hr_in)
+            terms["l_d_gp"] = self.gan.gp_weight * gradient_penalty(critic, real_in.float(), sr.detach().float())
+        if self.gan.r1_weight > 0:
+            terms["l_d_r1"] = 0.5 * self.gan.r1_weight * r1_penalty(d_real, real_in)
         return terms
 
     # ------------------------------------------------------------------ update
@@ -98,34 +104,32 @@ class SRGANModel(SRModel):
             with self.precision.autocast():
                 sr = self.g(self.lr)
         sr32 = sr.float()
-        hr_in = self.hr.detach().requires_grad_(self.r1_weight > 0 and train_d)
+        real = self.hr if self.gan_target == "hr" else self.hr_usm
+        real_in = real.detach().requires_grad_(self.gan.r1_weight > 0 and train_d)
         logs: dict[str, torch.Tensor] = {}
         d_real = d_fake = None
         if need_d_for_g or train_d:
-            d_real, f_real = self._discriminate(hr_in, want_features)
+            d_real, f_real = self._discriminate(real_in, want_features)
             d_fake, f_fake = self._discriminate(sr32 if train_g else sr32.detach(), want_features)
             logs["out_d_real"] = d_real.detach().mean()
             logs["out_d_fake"] = d_fake.detach().mean()
 
         g_terms: dict[str, torch.Tensor] = {}
         if train_g:
-            g_terms = self.generator_terms(sr32)
-            if self.perceptual_loss is not None:
-                percep, style = self.perceptual_loss(sr32, self.hr)
-                g_terms["l_g_percep"] = self.perceptual_weight * percep
-                if style is not None:
-                    g_terms["l_g_style"] = style
+            g_terms = self.losses(sr32, self.loss_inputs())
+            g_loss = self.losses.total(g_terms)
             if self.gan_weight > 0:
-                g_terms["l_g_gan"] = self.gan_weight * self.gan_loss.generator_loss(d_fake, d_real.detach())
+                g_terms["l_g_gan"] = self.gan_weight * self.gan.generator_loss(d_fake, d_real.detach())
+                g_loss = g_loss + g_terms["l_g_gan"]
             if self.fm_weight > 0:
                 g_terms["l_g_fm"] = self.fm_weight * feature_matching_loss(f_fake, f_real, self.fm_layers)
-            g_loss = sum(g_terms.values())
+                g_loss = g_loss + g_terms["l_g_fm"]
             g_params = [p for p in self.net_g.parameters() if p.requires_grad]
             scaler.scale(g_loss).backward(inputs=g_params, retain_graph=train_d)
 
         d_terms: dict[str, torch.Tensor] = {}
         if train_d:
-            d_terms = self._d_terms(hr_in, d_real, d_fake, sr32)
+            d_terms = self._d_terms(real_in, d_real, d_fake, sr32)
             d_params = [p for p in self.net_d.parameters() if p.requires_grad]
             scaler.scale(sum(d_terms.values())).backward(inputs=d_params)
 
@@ -136,20 +140,20 @@ class SRGANModel(SRModel):
         nets = ([self.net_g] if train_g else []) + ([self.net_d] if train_d else [])
         self._check_finite({**g_terms, **d_terms}, nets)
         if train_g:
-            self._step("g", None, self.net_g)
+            self._step("g", self.net_g)
         if train_d:
-            self._step("d", None, self.net_d)
+            self._step("d", self.net_d)
         scaler.update()
 
         for _ in range(d_steps - 1):          # extra D updates on the same batch (ratio > 1)
             opt_d.zero_grad(set_to_none=True)
-            d_real, _ = self._discriminate(hr_in, False)
+            d_real, _ = self._discriminate(real_in, False)
             d_fake, _ = self._discriminate(sr32.detach(), False)
-            d_terms = self._d_terms(hr_in, d_real, d_fake, sr32)
+            d_terms = self._d_terms(real_in, d_real, d_fake, sr32)
             scaler.scale(sum(d_terms.values())).backward(inputs=[p for p in self.net_d.parameters()])
             dist.average_gradients(self.net_d)
             self._check_finite(d_terms, [self.net_d])
-            self._step("d", None, self.net_d)
+            self._step("d", self.net_d)
             scaler.update()
 
         if train_g and self.ema is not None:
@@ -163,6 +167,3 @@ class SRGANModel(SRModel):
         nets = super().networks()
         nets["d"] = self.net_d
         return nets
-
-    def discriminator(self) -> torch.nn.Module:
-        return uncompiled(self.net_d)
