@@ -193,7 +193,7 @@ class PairedDataset(torch.utils.data.Dataset):
         ok = {role: [n for n in names if not results[role].record(n).error] for role, names in wanted.items()}
         total = sum(results[r].record(n).h * results[r].record(n).w for r, names in ok.items() for n in names)
         if cache is None and total > CACHE_PIXEL_BUDGET:
-            self._cache_note = f"off ({total / 1e6:.0f} MP > budget {CACHE_PIXEL_BUDGET / 1e6:.0f} MP)"
+            self._cache_note = f"off ({total / 1e6:.3g} MP > budget {CACHE_PIXEL_BUDGET / 1e6:.3g} MP)"
             return results
         self._cache = {}
         for role, names in ok.items():      # decode what the check did not (header level, cache hits)
@@ -207,7 +207,7 @@ class PairedDataset(torch.utils.data.Dataset):
                 arrays = {**arrays, **(extra.arrays or {})}
             self._cache.update({(role, n): a for n, a in arrays.items()})
             res.arrays = None
-        self._cache_note = f"on ({total / 1e6:.1f} MP)"
+        self._cache_note = f"on ({total / 1e6:.3g} MP)"
         return results
 
     def _summary(self, phase: str, n_files: int, why: str, seconds: float) -> str:
