@@ -6,14 +6,18 @@ an image is its name without the extension, the value its encoded bytes (PNG by 
 BGR(A) channel order, 8 or 16 bits). Storing 140k sub-images in one memory-mapped file avoids 140k file
 opens per epoch and the file system's per-file overhead.
 
-The LMDB environment is opened lazily and again in every process that reads (LMDB forbids using an
-environment across ``fork``), so a dataset can be built in the main process and read by loader workers.
+The LMDB environment is opened lazily, once per process and database (LMDB forbids opening the same
+database twice in one process, and using an environment across ``fork``; py-lmdb refuses a second open
+even in a forked child while the parent holds one). So every environment of a process is closed just
+before it forks (``os.register_at_fork``), and each process, loader workers included, reopens its own
+at its first read.
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +27,21 @@ from sr_gan.errors import DataError, ImageError
 from sr_gan.utils.image_io import decode_image, encode_image, list_images, read_image_raw
 
 META_INFO = "meta_info.txt"
+_ENVS: dict[str, tuple[int, object]] = {}     # real path -> (pid that opened it, environment)
+_ENVS_LOCK = threading.Lock()
+
+
+def _close_all() -> None:
+    with _ENVS_LOCK:
+        for pid, env in _ENVS.values():
+            if pid == os.getpid():
+                env.close()
+        _ENVS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_close_all)
+
 _META_LINE = re.compile(r"^(?P<name>.+?)\s+\((?P<shape>\s*\d+\s*(?:,\s*\d+\s*){1,2})\)(?:\s+(?P<level>-?\d+))?\s*$")
 
 
@@ -76,10 +95,10 @@ class LmdbSource:
         self.shapes = read_meta_info(meta, key)
         ds, ms = data.stat(), meta.stat()
         self._stamp = (ds.st_size + ms.st_size, max(ds.st_mtime_ns, ms.st_mtime_ns))
-        self._env, self._pid = None, None
+        self._real = os.path.realpath(self.path)
 
     def identity(self) -> str:
-        return os.path.realpath(self.path)
+        return self._real
 
     def list(self) -> tuple[list[str], list[str]]:
         return list(self.shapes), []
@@ -92,14 +111,17 @@ class LmdbSource:
         return self._stamp
 
     def _environment(self):
-        if self._env is None or self._pid != os.getpid():
-            lmdb = _lmdb()
-            try:   # read-only, no lock file writes, no read-ahead: random access into a big file
-                self._env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False, meminit=False)
-            except lmdb.Error as e:
-                raise DataError(f"{self.key}: cannot open LMDB '{self.path}' ({e})") from None
-            self._pid = os.getpid()
-        return self._env
+        """This process's environment for the database, shared by every source that reads it."""
+        with _ENVS_LOCK:
+            pid, env = _ENVS.get(self._real, (None, None))
+            if pid != os.getpid():
+                lmdb = _lmdb()
+                try:   # read-only, no lock-file writes, no read-ahead: random access into a big file
+                    env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False, meminit=False)
+                except lmdb.Error as e:
+                    raise DataError(f"{self.key}: cannot open LMDB '{self.path}' ({e})") from None
+                _ENVS[self._real] = (os.getpid(), env)
+            return env
 
     def get(self, name: str) -> bytes:
         with self._environment().begin(write=False) as txn:
@@ -117,12 +139,12 @@ class LmdbSource:
         return h, w, c, None
 
     def close(self) -> None:
-        if self._env is not None and self._pid == os.getpid():
-            self._env.close()
-        self._env, self._pid = None, None
-
-    def __getstate__(self) -> dict:      # an environment never travels to another process
-        return {**self.__dict__, "_env": None, "_pid": None}
+        """Close this process's environment (before forking loader workers: they open their own)."""
+        with _ENVS_LOCK:
+            pid, env = _ENVS.get(self._real, (None, None))
+            if pid == os.getpid():
+                env.close()
+                del _ENVS[self._real]
 
 
 def write_lmdb(src: Path, out: Path, compress: int = 1, overwrite: bool = False, workers: int = 4,
