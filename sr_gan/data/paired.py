@@ -180,7 +180,7 @@ class PairedDataset(torch.utils.data.Dataset):
 
     def _scan(self, wanted: dict, cache: bool | None) -> dict:
         """Check every wanted entry at ``self.check`` (reusing the scan cache) and fill the RAM cache."""
-        self._cache, self._cache_note = None, "off"
+        self._cache, self._cache_note, self._ram_decoded = None, "off", 0
         if self.check == "none":
             self._cache_note = "off (sizes unknown with check: none)" if cache is None else "off"
             return {}
@@ -202,12 +202,12 @@ class PairedDataset(torch.utils.data.Dataset):
             missing = [n for n in names if n not in arrays]
             if missing:
                 extra = scan(self.sources[role], missing, "full", {}, float("inf"))
-                res.entries.update(extra.entries)
-                res.checked += extra.checked
+                res.entries.update(extra.entries)          # now known at full depth
+                self._ram_decoded += extra.checked
                 arrays = {**arrays, **(extra.arrays or {})}
             self._cache.update({(role, n): a for n, a in arrays.items()})
             res.arrays = None
-        self._cache_note = f"on ({total / 1e6:.3g} MP)"
+        self._cache_note = f"on ({total / 1e6:.3g} MP, {self._ram_decoded} images decoded for it)"
         return results
 
     def _summary(self, phase: str, n_files: int, why: str, seconds: float) -> str:
@@ -235,7 +235,7 @@ class PairedDataset(torch.utils.data.Dataset):
             listed = set(self._listed[role])
             entries = {n: e for n, e in self._loaded[role].items() if n in listed}
             entries.update(res.entries)
-            unchanged = res.checked == 0 and len(entries) == len(self._loaded[role])
+            unchanged = res.checked == 0 and not self._ram_decoded and len(entries) == len(self._loaded[role])
             same_place = self.scan_cache is not None and Path(folder) == Path(self.scan_cache)
             if unchanged and same_place and cache_file(folder, src).is_file():
                 continue                   # the file there already says exactly this
