@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 import re
 import time
 import warnings
@@ -43,7 +44,7 @@ def lr_stem_to_hr(lr_stem: str, hr_stems, scale: int) -> str | None:
 
 
 def _stem(name: str) -> str:
-    return Path(name).stem
+    return os.path.splitext(name)[0]
 
 
 @DATASETS.register("paired")

@@ -23,6 +23,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sr_gan.errors import DataError, ImageError
 from sr_gan.utils.image_io import REASON_CORRUPT, REASON_EMPTY, REASON_NOT_IMAGE
@@ -35,9 +36,9 @@ _SHORT_REASON = {REASON_EMPTY: "empty file", REASON_NOT_IMAGE: "not an image",
                  REASON_CORRUPT: "truncated or corrupt"}
 
 
-@dataclass(frozen=True)
-class Record:
-    """What one check found: at which ``level``, the shape, and ``error`` (short reason) or None."""
+class Record(NamedTuple):
+    """What one check found: at which ``level``, the shape, and ``error`` (short reason) or None.
+    (A NamedTuple: 140k of them load from the cache several times faster than frozen dataclasses.)"""
     level: str
     h: int = 0
     w: int = 0
@@ -46,14 +47,13 @@ class Record:
     error: str | None = None
 
     def as_list(self, stamp) -> list:
-        return [stamp[0], stamp[1], self.level, self.h, self.w, self.c, self.bits, self.error]
+        return [stamp[0], stamp[1], *self]
 
     @classmethod
     def from_list(cls, row: list) -> tuple[tuple[int, int], "Record"]:
-        size, mtime, level, h, w, c, bits, error = row
-        if level not in _DEPTH:
-            raise ValueError(level)
-        return (int(size), int(mtime)), cls(level, int(h), int(w), int(c), bits, error)
+        if len(row) != 8 or row[2] not in _DEPTH:
+            raise ValueError(row)
+        return (row[0], row[1]), cls._make(row[2:])
 
 
 def resolve_check(check: str | None, n_files: int, key: str) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from sr_gan.errors import DataError
-from sr_gan.utils.image_io import list_images, read_image_header, read_image_raw
+from sr_gan.utils.image_io import list_image_names, read_image_header, read_image_raw
 
 
 class FolderSource:
@@ -23,6 +23,7 @@ class FolderSource:
 
     def __init__(self, folder, key: str):
         self.path, self.key = Path(folder), key
+        self._dir = str(folder)
         if not self.path.is_dir():
             raise DataError(f"{key}: folder '{folder}' does not exist")
 
@@ -31,14 +32,13 @@ class FolderSource:
 
     def list(self) -> tuple[list[str], list[str]]:
         """(image names, other file names), each sorted."""
-        images, others = list_images(self.path)
-        return [p.name for p in images], [p.name for p in others]
+        return list_image_names(self.path)
 
     def label(self, name: str) -> str:
         return str(self.path / name)
 
     def stamp(self, name: str) -> tuple[int, int]:
-        st = os.stat(self.path / name)
+        st = os.stat(os.path.join(self._dir, name))
         return st.st_size, st.st_mtime_ns
 
     def read(self, name: str) -> np.ndarray:

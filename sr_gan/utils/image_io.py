@@ -243,11 +243,23 @@ def tensor_to_img(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.numpy().transpose(1, 2, 0))
 
 
+def list_image_names(folder) -> tuple[list[str], list[str]]:
+    """(image file names, other file names) directly in ``folder``, each sorted; hidden files are ignored.
+
+    Names, not Paths, and os.scandir's file type from the directory listing: 140k entries list in a
+    fraction of a second, where building and sorting Path objects took seconds.
+    """
+    images, others = [], []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_file():
+                continue
+            (images if os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS else others).append(entry.name)
+    return sorted(images), sorted(others)
+
+
 def list_images(folder) -> tuple[list[Path], list[Path]]:
     """(image files, other files) directly in ``folder``, each sorted; hidden files are ignored."""
-    images, others = [], []
-    for p in sorted(Path(folder).iterdir()):
-        if p.name.startswith(".") or not p.is_file():
-            continue
-        (images if p.suffix.lower() in IMAGE_EXTENSIONS else others).append(p)
-    return images, others
+    folder = Path(folder)
+    images, others = list_image_names(folder)
+    return [folder / n for n in images], [folder / n for n in others]
