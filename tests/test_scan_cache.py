@@ -122,6 +122,26 @@ def test_header_check_misses_a_truncated_file_that_full_finds(tmp_path):
         PairedDataset(hr, crop=32, check="full")
 
 
+def test_header_check_lists_unreadable_files_in_one_error(tmp_path):
+    hr = _folder(tmp_path, count=2)
+    open(os.path.join(hr, "empty.png"), "wb").close()
+    open(os.path.join(hr, "text.jpg"), "w").write("not a picture")
+    open(os.path.join(hr, "garbage.png"), "wb").write(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    with pytest.raises(DataError) as err:
+        PairedDataset(hr, crop=32, check="header")
+    assert str(err.value) == ("datasets.train.hr: 3 unreadable images: empty.png (empty file), "
+                              "garbage.png (truncated or corrupt), text.jpg (not an image)")
+
+
+def test_header_falls_back_to_decoding_what_pil_refuses(tmp_path, monkeypatch):
+    from PIL import Image
+    write_image(tmp_path / "big.png", np.zeros((40, 30, 3), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)       # PIL refuses > 2x this as a decompression bomb
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(tmp_path / "big.png")
+    assert read_image_header(tmp_path / "big.png") == (40, 30, 3, 8)
+
+
 def test_header_sizes_match_the_decoder(tmp_path):
     rng = np.random.default_rng(0)
     cases = {"rgb.png": rng.integers(0, 256, (13, 17, 3), dtype=np.uint8),

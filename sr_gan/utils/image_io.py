@@ -129,20 +129,21 @@ def read_image_header(path) -> tuple[int, int, int, int]:
     Channels are what :func:`read_image_raw` would return (a palette PNG decodes to 3, gray+alpha to 4).
     A truncated or corrupt pixel stream is *not* detected here; that is what a full decode is for.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
     path = Path(path)
     try:
-        if os.stat(path).st_size == 0:
-            raise ImageError(path, REASON_EMPTY)
+        size = os.stat(path).st_size
+    except OSError as e:
+        raise ImageError(path, f"cannot read file ({e.strerror})") from None
+    if size == 0:
+        raise ImageError(path, REASON_EMPTY)
+    try:
         with Image.open(path) as im:
             w, h = im.size
             mode, tiles, transparent = im.mode, im.tile, "transparency" in im.info
-    except OSError as e:
-        if isinstance(e, UnidentifiedImageError):
-            raise ImageError(path, REASON_NOT_IMAGE) from None
-        raise ImageError(path, f"cannot read file ({e.strerror or e})") from None
-    except (ValueError, SyntaxError):      # PIL's plugins raise these on malformed headers
-        raise ImageError(path, REASON_CORRUPT) from None
+    except Exception:   # PIL cannot tell (not an image, a variant it lacks, its pixel-count limit): decode
+        raw, info = read_image_raw(path)
+        return (*raw.shape, info.bits)
     if h <= 0 or w <= 0:
         raise ImageError(path, REASON_CORRUPT)
     bits = 16 if mode.startswith("I;16") or any(";16" in str(getattr(t, "args", "")) for t in tiles) else 8
