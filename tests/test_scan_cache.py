@@ -88,13 +88,15 @@ def test_changed_new_and_deleted_files_are_noticed(tmp_path, decodes):
         _build(hr, cache_dir, check="full")
     assert sorted(decodes) == sorted([os.path.getsize(os.path.join(hr, "img1.png")),
                                       os.path.getsize(os.path.join(hr, "img9_0.png"))])
-    ds = _build(hr, cache_dir, check="full", skip_bad=True)
+    with pytest.warns(UserWarning, match=r"skipping 1 bad files.*img1\.png"):
+        ds = _build(hr, cache_dir, check="full", skip_bad=True)
     assert [item[1] for item in ds.items] == ["img0.png", "img2.png", "img3.png", "img9_0.png"]
     ds.save_scan_cache()
     entries = json.load(open(scan_mod.cache_file(cache_dir, ds.sources["hr"])))["entries"]
     assert "img4.png" not in entries and entries["img1.png"][3:5] == [16, 24] and entries["img9_0.png"][3] == 40
     decodes.clear()
-    _build(hr, cache_dir, check="full", skip_bad=True)
+    with pytest.warns(UserWarning, match=r"img1\.png \(24x16 < 32\)"):   # known bad, from the cache
+        _build(hr, cache_dir, check="full", skip_bad=True)
     assert decodes == []
 
 
