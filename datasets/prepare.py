@@ -5,6 +5,7 @@
     python datasets/prepare.py check DIV2K --root datasets/DIV2K
     python datasets/prepare.py extract --input DIR --output DIR --crop 480 --step 240 --thresh-size 0
     python datasets/prepare.py lr --hr DIR --out DIR --scale 4
+    python datasets/prepare.py lmdb --input DIR --output DIR.lmdb [--compress 1] [--overwrite]
 
 The command functions hold the logic (tests call them); ``main`` only parses arguments.
 Nothing is downloaded: ``layout`` prints where the official archives are.
@@ -21,7 +22,10 @@ import numpy as np
 from sr_gan.cli import run_cli
 from sr_gan.data.augment import mod_crop
 from sr_gan.data.bicubic import imresize
-from sr_gan.data.paired import decode_folder, lr_stem_to_hr
+from sr_gan.data.lmdb_store import write_lmdb
+from sr_gan.data.paired import lr_stem_to_hr
+from sr_gan.data.scan import scan
+from sr_gan.data.sources import FolderSource
 from sr_gan.errors import SRGanError
 from sr_gan.utils.image_io import list_images, raw_to_float, read_image_raw, write_image
 
@@ -96,6 +100,19 @@ def print_layout() -> None:
         print(f"  {name}: {url}")
 
 
+def _decode_all(folder: Path, images: list[Path]) -> tuple[dict, dict]:
+    """({path: (h, w)}, {path: reason}) from decoding every image (a full scan, no cache)."""
+    result = scan(FolderSource(folder, str(folder)), [p.name for p in images], "full", {})
+    shapes, errors = {}, {}
+    for p in images:
+        rec = result.record(p.name)
+        if rec.error:
+            errors[p] = rec.error
+        else:
+            shapes[p] = (rec.h, rec.w)
+    return shapes, errors
+
+
 def check_dataset(name: str, root: Path) -> list[tuple[bool, str]]:
     """(ok, message) per check: folder present, image count, every image decodes, LR/HR sizes agree."""
     layout = {k.lower(): v for k, v in LAYOUTS.items()}.get(name.lower())
@@ -111,7 +128,7 @@ def check_dataset(name: str, root: Path) -> list[tuple[bool, str]]:
         results.append((len(images) == count and not others,
                         f"{hr_dir}: {len(images)} images (expected {count})"
                         + (f", {len(others)} non-image files" if others else "")))
-        shapes, errors, _ = decode_folder(images, keep=False)
+        shapes, errors = _decode_all(hr_dir, images)
         results.append((not errors, f"{hr_dir}: {len(shapes)} decode"
                         + (f", {len(errors)} unreadable: " + ", ".join(f"{p.name} ({r})" for p, r in
                                                                         list(errors.items())[:5]) if errors else "")))
@@ -122,7 +139,7 @@ def check_dataset(name: str, root: Path) -> list[tuple[bool, str]]:
                 results.append((True, f"{lr_dir}: not present (optional, skipped)"))
                 continue
             lr_images, _ = list_images(lr_dir)
-            lr_shapes, lr_errors, _ = decode_folder(lr_images, keep=False)
+            lr_shapes, lr_errors = _decode_all(lr_dir, lr_images)
             bad = [f"{p.name} ({r})" for p, r in lr_errors.items()]
             for p, (lh, lw) in lr_shapes.items():
                 stem = lr_stem_to_hr(p.stem, hr_by_stem, scale)
@@ -208,6 +225,12 @@ def main(argv=None) -> int:
     lr.add_argument("--hr", type=Path, required=True)
     lr.add_argument("--out", type=Path, required=True)
     lr.add_argument("--scale", type=int, default=4)
+    m = sub.add_parser("lmdb", help="pack an image folder into a BasicSR-layout LMDB (x.lmdb)")
+    m.add_argument("--input", type=Path, required=True)
+    m.add_argument("--output", type=Path, required=True, help="new folder ending in .lmdb")
+    m.add_argument("--compress", type=int, default=1, help="PNG compression level 0-9 (BasicSR: 1)")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing LMDB at --output")
+    m.add_argument("--workers", type=int, default=4, help="encoding threads")
     args = ap.parse_args(argv)
     return run_cli(lambda: run(args))
 
@@ -232,6 +255,9 @@ def run(args) -> int:
     elif args.cmd == "lr":
         n = make_lr(args.hr, args.out, args.scale)
         print(f"wrote {n} LR images (x{args.scale}) to {args.out}")
+    elif args.cmd == "lmdb":
+        n = write_lmdb(args.input, args.output, args.compress, args.overwrite, args.workers)
+        print(f"wrote {n} images to {args.output} (BasicSR layout: data.mdb, meta_info.txt)")
     return 0
 
 

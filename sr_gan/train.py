@@ -1,6 +1,6 @@
 """The training loop, readable in one sitting.
 
-  run(opt): experiment folder -> data -> model -> [resume] -> loop:
+  run(opt): data (scan, reusing the scan cache) -> experiment folder -> model -> [resume] -> loop:
       batch -> model.feed_data -> model.optimize_parameters -> lr schedule
       every logger.print_freq: losses to log/TensorBoard/progress bar
       every val.freq:  validation table (model vs bicubic)
@@ -65,9 +65,13 @@ def set_rng_state(s: dict) -> None:
         torch.cuda.set_rng_state_all(s["cuda"])
 
 
+def experiment_path(opt: dict) -> str:
+    return os.path.join(opt["path"]["experiments_root"], opt["name"])
+
+
 def experiment_dir(opt: dict, keep_existing: bool) -> str:
     """experiments/<name>; an old folder is archived (renamed), never overwritten."""
-    root = os.path.join(opt["path"]["experiments_root"], opt["name"])
+    root = experiment_path(opt)
     if dist.is_main() and os.path.isdir(root) and not keep_existing:
         os.replace(root, f"{root}_archived_{time.strftime('%Y%m%d_%H%M%S')}")
     if dist.is_main():
@@ -116,11 +120,24 @@ def restore_model(model, state: dict, path: str) -> None:
         raise CheckpointError(f"{path}: does not fit this {type(model).__name__} ({reason})") from None
 
 
-def build_train_loader(opt: dict, start_iter: int):
+def _dataset_cfg(opt: dict, cfg: dict) -> dict:
+    """The dataset's constructor arguments: loader keys removed, the scan cache defaulting to
+    experiments/<name>/scan_cache (read before that folder is created or archived, written after)."""
+    cfg = {k: v for k, v in cfg.items() if k not in ("batch", "workers")}
+    if cfg.get("scan_cache") is None and "scan_cache" in DATASETS.signature(cfg["type"]).parameters:
+        cfg["scan_cache"] = os.path.join(experiment_path(opt), "scan_cache")
+    return cfg
+
+
+def build_train_set(opt: dict):
+    return DATASETS.build(_dataset_cfg(opt, opt["datasets"]["train"]), scale=opt["scale"], phase="train",
+                          seed=opt["seed"])
+
+
+def build_train_loader(opt: dict, start_iter: int, dataset=None):
     from .data.sampler import ResumableSampler
-    cfg = dict(opt["datasets"]["train"])
-    batch, workers = cfg.pop("batch"), cfg.pop("workers")
-    dataset = DATASETS.build(cfg, scale=opt["scale"], phase="train", seed=opt["seed"])
+    batch, workers = opt["datasets"]["train"]["batch"], opt["datasets"]["train"]["workers"]
+    dataset = build_train_set(opt) if dataset is None else dataset
     sampler = ResumableSampler(len(dataset), seed=opt["seed"], rank=dist.rank(), world_size=dist.world_size(),
                                start=start_iter * batch)
     loader = DataLoader(_ErrorsAsData(dataset), batch_size=batch, sampler=sampler, num_workers=workers,
@@ -135,8 +152,7 @@ def build_val_sets(opt: dict) -> dict:
     for name, cfg in opt["datasets"].items():
         if name == "train":
             continue
-        cfg = {k: v for k, v in cfg.items() if k not in ("batch", "workers")}
-        cfg["crop"] = None
+        cfg = {**_dataset_cfg(opt, cfg), "crop": None}
         out[name] = DATASETS.build(cfg, scale=opt["scale"], phase=name, seed=opt["seed"])
     return out
 
@@ -153,8 +169,17 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     auto_resume = auto_resume or opt["train"]["auto_resume"]
+    # data first: a dataset error stops the run before anything on disk changes, and the scan reads
+    # the previous run's scan cache before its folder is archived
+    train_set = build_train_set(opt)
+    val_sets = build_val_sets(opt)
     exp = experiment_dir(opt, keep_existing=bool(resume or auto_resume))
     log = get_logger(os.path.join(exp, "train.log"), enabled=dist.is_main())
+    for ds in (train_set, *val_sets.values()):
+        if dist.is_main() and hasattr(ds, "save_scan_cache"):
+            ds.save_scan_cache()
+        if hasattr(ds, "scan_summary"):
+            log.info(ds.scan_summary)
     if dist.is_main():
         options_mod.save(opt, os.path.join(exp, "options.yml"))
     ckpt_dir = os.path.join(exp, "checkpoints")
@@ -179,8 +204,7 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
             dist.broadcast_module(net)
 
     total = opt["train"]["total_iter"]
-    loader, train_set = build_train_loader(opt, start_iter)
-    val_sets = build_val_sets(opt)
+    loader, train_set = build_train_loader(opt, start_iter, train_set)
     vcfg = opt["val"]
     metrics = build_metrics(vcfg["metrics"], vcfg["crop_border"], vcfg["y_channel"], str(device))
     baselines = {name: {} for name in val_sets}

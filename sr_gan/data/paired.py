@@ -1,15 +1,19 @@
-"""(LR, HR) pairs from an HR folder and either an LR folder or on-the-fly MATLAB-bicubic downscaling.
+"""(LR, HR) pairs from an HR folder or LMDB and either an LR folder/LMDB or on-the-fly MATLAB-bicubic
+downscaling.
 
-The whole folder is decoded once at construction, so a corrupt, truncated or mismatched file is
-reported (all of them, by name, in one error) before training starts rather than hours into it.
+Images are checked when the dataset is built (``check``: decode all, headers only, or nothing; see
+sr_gan/data/scan.py), so a corrupt, truncated or mismatched file is reported (all of them, by name, in one
+error) before training starts rather than hours into it; what a shallower check lets through fails when
+the sample is loaded, as one error naming the file (or, with ``skip_bad``, is skipped with a warning).
 """
 from __future__ import annotations
 
+import logging
 import operator
 import os
 import re
+import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +21,13 @@ import torch
 
 from sr_gan.data.augment import augment, mod_crop, paired_random_crop, random_crop
 from sr_gan.data.bicubic import imresize
-from sr_gan.errors import DataError, ImageError
+from sr_gan.data.scan import cache_file, load_cache, resolve_check, save_cache, scan
+from sr_gan.data.sources import open_source
+from sr_gan.errors import DataError
 from sr_gan.registry import DATASETS
-from sr_gan.utils.image_io import (REASON_CORRUPT, REASON_EMPTY, REASON_NOT_IMAGE, img_to_tensor,
-                                   list_images, raw_to_float, read_image_raw, to_rgb)
+from sr_gan.utils.image_io import img_to_tensor, raw_to_float, to_rgb
 
 CACHE_PIXEL_BUDGET = 200_000_000   # auto-cache below this many decoded pixels (HR + LR)
-_SHORT_REASON = {REASON_EMPTY: "empty file", REASON_NOT_IMAGE: "not an image",
-                 REASON_CORRUPT: "truncated or corrupt"}
 
 
 def _names(items: list[str], limit: int = 5) -> str:
@@ -40,46 +43,25 @@ def lr_stem_to_hr(lr_stem: str, hr_stems, scale: int) -> str | None:
     return m.group(1) if m and m.group(1) in hr_stems else None
 
 
-def decode_folder(paths: list[Path], keep: bool | None) -> tuple[dict, dict, dict | None]:
-    """Decode every file once (threads: OpenCV releases the GIL).
-
-    Returns (shapes {path: (h, w)}, errors {path: short reason}, cache {path: raw uint array} or None).
-    keep=None keeps the arrays only while the total stays under ``CACHE_PIXEL_BUDGET``.
-    """
-    shapes, errors, cache, total = {}, {}, ({} if keep is not False else None), 0
-
-    def load(p):
-        try:
-            return read_image_raw(p)[0]
-        except ImageError as e:
-            return e
-
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        for path, result in zip(paths, pool.map(load, paths)):
-            if isinstance(result, ImageError):
-                errors[path] = _SHORT_REASON.get(result.reason, result.reason)
-                continue
-            shapes[path] = result.shape[:2]
-            total += result.shape[0] * result.shape[1]
-            if cache is not None:
-                if keep is None and total > CACHE_PIXEL_BUDGET:
-                    cache = None
-                else:
-                    cache[path] = result
-    return shapes, errors, cache
+def _stem(name: str) -> str:
+    return os.path.splitext(name)[0]
 
 
 @DATASETS.register("paired")
 class PairedDataset(torch.utils.data.Dataset):
-    """HR folder + optional LR folder (matched by stem) -> {'lr', 'hr': CHW float32, 'key': stem}.
+    """HR folder/LMDB + optional LR folder/LMDB (matched by stem) -> {'lr', 'hr': CHW float32, 'key': stem}.
 
+    ``hr`` / ``lr``: a folder of images or a BasicSR ``*.lmdb`` folder (data.mdb + meta_info.txt).
     Without ``lr`` the LR is ``imresize(hr_patch, 1/scale)`` (MATLAB bicubic, clipped to [0, 1]).
     ``crop``: HR patch size (train); None -> whole images, HR mod-cropped to a multiple of ``scale``
     (an LR file must be HR_modcropped / scale, the usual benchmark convention).
     Keys: ``(index, sample_seed)`` -> random crop + flips drawn from ``default_rng(sample_seed)``
     only; a plain int -> deterministic (centre crop if ``crop``), no augmentation.
     Gray images are replicated to RGB, the alpha channel of RGBA is dropped, 16-bit stays 16-bit.
-    ``cache``: keep decoded (uint8/uint16) images in RAM; None = auto (below ~200 MP).
+    ``check``: full | header | none; None = full up to 2,000 files, header above (sr_gan/data/scan.py).
+    ``scan_cache``: folder of scan results to reuse (read here; :meth:`save_scan_cache` writes it).
+    ``cache``: keep decoded (uint8/uint16) images in RAM; None = auto (below ~200 MP, sizes known);
+    True decodes every image at start (so it implies a full check).
     ``max_images``: use a random subset (drawn with ``seed``) of that many pairs.
     Bad files raise one ``DataError`` listing them, or with ``skip_bad`` are dropped with a warning
     and listed in ``bad_files``.
@@ -87,88 +69,179 @@ class PairedDataset(torch.utils.data.Dataset):
 
     def __init__(self, hr: str, lr: str | None = None, scale: int = 4, crop: int | None = None,
                  flip: bool = True, rot: bool = True, phase: str = "train", skip_bad: bool = False,
-                 cache: bool | None = None, max_images: int | None = None, seed: int = 0):
-        self.scale, self.crop, self.flip, self.rot = int(scale), crop, flip, rot
+                 cache: bool | None = None, max_images: int | None = None, check: str | None = None,
+                 scan_cache: str | None = None, seed: int = 0):
+        t0 = time.perf_counter()
+        self.scale, self.crop, self.flip, self.rot, self.skip_bad = int(scale), crop, flip, rot, skip_bad
         self.hr_key, self.lr_key = f"datasets.{phase}.hr", f"datasets.{phase}.lr"
         self.crop_key = f"datasets.{phase}.crop"
         if crop is not None and (crop <= 0 or crop % self.scale):
             raise DataError(f"{self.crop_key}: {crop} must be a positive multiple of scale {self.scale}")
         self.bad_files: list[str] = []
-        problems: list[tuple[str, str, list[str], list[Path]]] = []   # (key, label, entries, files)
+        self.scan_cache = scan_cache
+        problems: list[tuple[str, str, list[str], list[str]]] = []   # (key, label, entries, bad labels)
 
-        hr_paths = self._list(hr, self.hr_key, problems)
-        hr_by_stem: dict[str, Path] = {}
-        for p in hr_paths:
-            if p.stem in hr_by_stem:
-                problems.append((self.hr_key, "duplicate names", [f"{p.name} (same stem as "
-                                 f"{hr_by_stem[p.stem].name})"], [p]))
-            else:
-                hr_by_stem[p.stem] = p
-        lr_by_stem: dict[str, Path] = {}
+        self.sources = {"hr": open_source(hr, self.hr_key)}
         if lr is not None:
-            lr_paths = self._list(lr, self.lr_key, problems)
+            self.sources["lr"] = open_source(lr, self.lr_key)
+        listed = {"hr": self._list("hr", hr, problems)}
+        hr_by_stem: dict[str, str] = {}
+        for n in listed["hr"]:
+            if _stem(n) in hr_by_stem:
+                problems.append((self.hr_key, "duplicate names", [f"{n} (same stem as {hr_by_stem[_stem(n)]})"],
+                                 [self.sources["hr"].label(n)]))
+            else:
+                hr_by_stem[_stem(n)] = n
+        lr_by_stem: dict[str, str] = {}
+        if lr is not None:
+            listed["lr"] = self._list("lr", lr, problems)
             orphans = []
-            for p in lr_paths:
-                stem = lr_stem_to_hr(p.stem, hr_by_stem, self.scale)
+            for n in listed["lr"]:
+                stem = lr_stem_to_hr(_stem(n), hr_by_stem, self.scale)
                 if stem is None or stem in lr_by_stem:
-                    orphans.append(p)
+                    orphans.append(n)
                 else:
-                    lr_by_stem[stem] = p
+                    lr_by_stem[stem] = n
             if orphans:
-                problems.append((self.lr_key, "LR images without HR", [p.name for p in orphans], orphans))
+                problems.append((self.lr_key, "LR images without HR", orphans,
+                                 [self.sources["lr"].label(n) for n in orphans]))
             missing = [hr_by_stem[s] for s in hr_by_stem if s not in lr_by_stem]
             if missing:
-                problems.append((self.lr_key, "HR images without LR", [p.name for p in missing], missing))
-                for p in missing:
-                    del hr_by_stem[p.stem]
+                problems.append((self.lr_key, "HR images without LR", missing,
+                                 [self.sources["hr"].label(n) for n in missing]))
+                for n in missing:
+                    del hr_by_stem[_stem(n)]
 
         stems = sorted(hr_by_stem)
         if max_images is not None and max_images < len(stems):
             pick = np.random.default_rng(seed).choice(len(stems), size=max_images, replace=False)
             stems = [stems[i] for i in sorted(pick)]
-        to_decode = [hr_by_stem[s] for s in stems] + [lr_by_stem[s] for s in stems if s in lr_by_stem]
-        shapes, errors, self._cache = decode_folder(to_decode, cache)
-        for key, paths in ((self.hr_key, [hr_by_stem[s] for s in stems]),
-                           (self.lr_key, [lr_by_stem[s] for s in stems if s in lr_by_stem])):
-            bad = [p for p in paths if p in errors]
-            if bad:
-                problems.append((key, "unreadable images", [f"{p.name} ({errors[p]})" for p in bad], bad))
+        wanted = {"hr": [hr_by_stem[s] for s in stems]}
+        if lr is not None:
+            wanted["lr"] = [lr_by_stem[s] for s in stems]
+        n_files = sum(len(v) for v in wanted.values())
+        self.check, why = resolve_check(check, n_files, f"datasets.{phase}.check")
+        if cache is True and self.check == "none":
+            self.check, why = "full", "cache: true decodes every image at start"
+        self._listed = listed
+        self._scanned = self._scan(wanted, cache)
+        records = {role: res.entries for role, res in self._scanned.items()}
 
-        self.items: list[tuple[str, Path, Path | None]] = []
+        for role, key in (("hr", self.hr_key), ("lr", self.lr_key)):
+            bad = [n for n in wanted.get(role, []) if role in records and records[role][n][1].error]
+            if bad:
+                src = self.sources[role]
+                problems.append((key, "unreadable images", [f"{n} ({records[role][n][1].error})" for n in bad],
+                                 [src.label(n) for n in bad]))
+
+        self.items: list[tuple[str, str, str | None]] = []
         mismatched, small = [], []
         for s in stems:
-            hr_p, lr_p = hr_by_stem[s], lr_by_stem.get(s)
-            if hr_p in errors or (lr_p is not None and lr_p in errors):
+            hr_n, lr_n = hr_by_stem[s], lr_by_stem.get(s)
+            if self.check == "none":
+                self.items.append((s, hr_n, lr_n))
                 continue
-            h, w = shapes[hr_p]
-            h, w = h - h % self.scale, w - w % self.scale
-            if lr_p is not None and shapes[lr_p] != (h // self.scale, w // self.scale):
-                lh, lw = shapes[lr_p]
-                mismatched.append((f"{lr_p.name} is {lw}x{lh} but HR {hr_p.name} is {shapes[hr_p][1]}x"
-                                   f"{shapes[hr_p][0]} (expected {w // self.scale}x{h // self.scale})", lr_p))
+            hr_r = records["hr"][hr_n][1]
+            lr_r = records["lr"][lr_n][1] if lr_n is not None else None
+            if hr_r.error or (lr_r is not None and lr_r.error):
+                continue
+            h, w = hr_r.h - hr_r.h % self.scale, hr_r.w - hr_r.w % self.scale
+            if lr_r is not None and (lr_r.h, lr_r.w) != (h // self.scale, w // self.scale):
+                mismatched.append((f"{lr_n} is {lr_r.w}x{lr_r.h} but HR {hr_n} is {hr_r.w}x{hr_r.h} "
+                                   f"(expected {w // self.scale}x{h // self.scale})", self.sources["lr"].label(lr_n)))
                 continue
             if crop is not None and (h < crop or w < crop):
-                small.append((f"{hr_p.name} ({shapes[hr_p][1]}x{shapes[hr_p][0]} < {crop})", hr_p))
+                small.append((f"{hr_n} ({hr_r.w}x{hr_r.h} < {crop})", self.sources["hr"].label(hr_n)))
                 continue
-            self.items.append((s, hr_p, lr_p))
+            self.items.append((s, hr_n, lr_n))
         if mismatched:
             problems.append((self.lr_key, f"LR/HR size mismatches (scale {self.scale})",
                              [m for m, _ in mismatched], [p for _, p in mismatched]))
         if small:
             problems.append((self.crop_key, f"images smaller than the crop {crop}",
                              [m for m, _ in small], [p for _, p in small]))
+        if self._cache is not None:        # only what training reads stays in RAM
+            used = {(r, n) for _, hr_n, lr_n in self.items for r, n in (("hr", hr_n), ("lr", lr_n)) if n}
+            self._cache = {k: v for k, v in self._cache.items() if k in used}
+        for src in self.sources.values():
+            src.close()                    # LMDB: each reading process opens its own environment
+        self.scan_summary = self._summary(phase, n_files, why, time.perf_counter() - t0)
         self._report(problems, skip_bad, hr)
 
-    def _list(self, folder, key, problems) -> list[Path]:
-        path = Path(folder)
-        if not path.is_dir():
-            raise DataError(f"{key}: folder '{folder}' does not exist")
-        images, others = list_images(path)
+    def _list(self, role: str, where: str, problems) -> list[str]:
+        src = self.sources[role]
+        key = self.hr_key if role == "hr" else self.lr_key
+        images, others = src.list()
         if not images:
-            raise DataError(f"{key}: no images in '{folder}'")
+            raise DataError(f"{key}: no images in '{where}'")
         if others:
-            problems.append((key, "unreadable images", [f"{p.name} (not an image)" for p in others], others))
+            problems.append((key, "unreadable images", [f"{n} (not an image)" for n in others],
+                             [src.label(n) for n in others]))
         return images
+
+    def _scan(self, wanted: dict, cache: bool | None) -> dict:
+        """Check every wanted entry at ``self.check`` (reusing the scan cache) and fill the RAM cache."""
+        self._cache, self._cache_note, self._ram_decoded = None, "off", 0
+        if self.check == "none":
+            self._cache_note = "off (sizes unknown with check: none)" if cache is None else "off"
+            return {}
+        keep = float("inf") if cache is True else CACHE_PIXEL_BUDGET if cache is None else 0
+        self._loaded = {role: load_cache(self.scan_cache, self.sources[role]) for role in wanted}
+        results = {role: scan(self.sources[role], names, self.check, self._loaded[role], keep)
+                   for role, names in wanted.items()}
+        if cache is False:
+            return results
+        ok = {role: [n for n in names if not results[role].record(n).error] for role, names in wanted.items()}
+        total = sum(results[r].record(n).h * results[r].record(n).w for r, names in ok.items() for n in names)
+        if cache is None and total > CACHE_PIXEL_BUDGET:
+            self._cache_note = f"off ({total / 1e6:.3g} MP > budget {CACHE_PIXEL_BUDGET / 1e6:.3g} MP)"
+            return results
+        self._cache = {}
+        for role, names in ok.items():      # decode what the check did not (header level, cache hits)
+            res = results[role]
+            arrays = res.arrays or {}
+            missing = [n for n in names if n not in arrays]
+            if missing:
+                extra = scan(self.sources[role], missing, "full", {}, float("inf"))
+                res.entries.update(extra.entries)          # now known at full depth
+                self._ram_decoded += extra.checked
+                arrays = {**arrays, **(extra.arrays or {})}
+            self._cache.update({(role, n): a for n, a in arrays.items()})
+            res.arrays = None
+        self._cache_note = f"on ({total / 1e6:.3g} MP, {self._ram_decoded} images decoded for it)"
+        return results
+
+    def _summary(self, phase: str, n_files: int, why: str, seconds: float) -> str:
+        kinds = ", ".join(f"{role.upper()} {src.kind}" for role, src in self.sources.items())
+        checked = sum(r.checked for r in self._scanned.values())
+        reused = sum(r.reused for r in self._scanned.values())
+        scan_part = (f"{reused} from the scan cache, {checked} checked now" if self._scanned
+                     else "sizes learned when loaded")
+        return (f"datasets.{phase}: {len(self.items)} pairs from {n_files} files ({kinds}), check: {self.check} "
+                f"({why}); {scan_part}; RAM cache {self._cache_note}; {seconds:.1f} s")
+
+    def save_scan_cache(self, folder: str | None = None) -> list[str]:
+        """Write what this scan learned to ``folder`` (default: the ``scan_cache`` it was built with).
+
+        Separate from construction so the training loop can scan before it creates (or archives) the
+        experiment folder the cache lives in. Entries of files not used this time (another
+        ``max_images`` subset) are kept; files no longer listed drop out. Returns the files written.
+        """
+        folder = folder if folder is not None else self.scan_cache
+        if folder is None:
+            return []
+        written = []
+        for role, res in self._scanned.items():
+            src = self.sources[role]
+            listed = set(self._listed[role])
+            entries = {n: e for n, e in self._loaded[role].items() if n in listed}
+            entries.update(res.entries)
+            unchanged = res.checked == 0 and not self._ram_decoded and len(entries) == len(self._loaded[role])
+            same_place = self.scan_cache is not None and Path(folder) == Path(self.scan_cache)
+            if unchanged and same_place and cache_file(folder, src).is_file():
+                continue                   # the file there already says exactly this
+            written.append(str(save_cache(folder, src, entries)))
+        return written
 
     def _report(self, problems, skip_bad: bool, hr_folder) -> None:
         if not problems:
@@ -180,7 +253,7 @@ class PairedDataset(torch.utils.data.Dataset):
                             for (key, label), entries in grouped.items())
         if not skip_bad:
             raise DataError(message)
-        self.bad_files = [str(p) for *_, files in problems for p in files]
+        self.bad_files = [p for *_, files in problems for p in files]
         warnings.warn(f"skipping {len(self.bad_files)} bad files: {message}", stacklevel=3)
         if not self.items:
             raise DataError(f"{self.hr_key}: no usable images in '{hr_folder}' "
@@ -189,25 +262,47 @@ class PairedDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def _load(self, path: Path) -> np.ndarray:
-        raw = self._cache[path] if self._cache is not None else read_image_raw(path)[0]
-        return to_rgb(raw)
+    def _load(self, role: str, name: str) -> np.ndarray:
+        raw = self._cache.get((role, name)) if self._cache is not None else None
+        return to_rgb(raw if raw is not None else self.sources[role].read(name))
 
     def __getitem__(self, key) -> dict:
-        if isinstance(key, tuple):
-            index, sample_seed = key
-            rng = np.random.default_rng(sample_seed)
-        else:
-            index, rng = key, None
-        stem, hr_path, lr_path = self.items[operator.index(index)]
+        index, sample_seed = key if isinstance(key, tuple) else (key, None)
+        index = operator.index(index)
+        for attempt in range(len(self.items)):
+            i = (index + attempt) % len(self.items)
+            try:
+                return self._sample(i, sample_seed)
+            except DataError as e:         # a file a shallow check let through, or changed since
+                if not self.skip_bad:
+                    raise
+                self._skip(i, e)
+        raise DataError(f"{self.hr_key}: no usable images left (every file failed to load)")
+
+    def _skip(self, index: int, error: DataError) -> None:
+        """skip_bad at load time: the next item stands in (deterministic, so resume stays exact)."""
+        seen = self.__dict__.setdefault("_skipped", set())
+        if index not in seen:
+            seen.add(index)
+            logging.getLogger("sr_gan").warning(f"skip_bad: skipping {error}")
+
+    def _sample(self, index: int, sample_seed) -> dict:
+        rng = np.random.default_rng(sample_seed) if sample_seed is not None else None
+        stem, hr_name, lr_name = self.items[index]
         s, crop = self.scale, self.crop
-        hr = mod_crop(self._load(hr_path), s)
-        lr = self._load(lr_path) if lr_path is not None else None
+        hr = mod_crop(self._load("hr", hr_name), s)
+        hr_label = self.sources["hr"].label(hr_name)
+        lr = self._load("lr", lr_name) if lr_name is not None else None
+        if lr is not None and (lr.shape[0] * s, lr.shape[1] * s) != hr.shape[:2]:
+            raise DataError(f"{self.sources['lr'].label(lr_name)}: LR is {lr.shape[1]}x{lr.shape[0]} but HR "
+                            f"{hr_label} mod-cropped is {hr.shape[1]}x{hr.shape[0]} (scale {s})")
+        if crop is not None and (hr.shape[0] < crop or hr.shape[1] < crop):
+            raise DataError(f"{hr_label}: size {hr.shape[1]}x{hr.shape[0]} is smaller than the crop {crop}x{crop}")
         if crop is not None:
             if rng is not None and lr is not None:
-                hr, lr = paired_random_crop(hr, lr, crop, s, rng, key=str(lr_path))
+                hr, lr = paired_random_crop(hr, lr, crop, s, rng, key=hr_label)
             elif rng is not None:
-                hr = random_crop(hr, crop, rng, key=str(hr_path))
+                hr = random_crop(hr, crop, rng, key=hr_label)
             else:   # deterministic centre crop, on the LR grid so a paired LR stays aligned
                 top = (hr.shape[0] // s - crop // s) // 2 * s
                 left = (hr.shape[1] // s - crop // s) // 2 * s
