@@ -8,8 +8,9 @@ import torch.nn.functional as F
 import torchvision
 
 from sr_gan.errors import MissingWeightsError, OptionError
-from sr_gan.losses.perceptual import PerceptualLoss, cached_vgg19_path
+from sr_gan.losses.perceptual import PerceptualLoss
 from sr_gan.registry import LOSSES
+from weights_utils import place_in_cache, use_hub
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -164,10 +165,8 @@ def test_missing_pretrained_cache_raises_one_line(tmp_path, monkeypatch):
 
 
 def test_pretrained_read_from_hub_cache(tmp_path, monkeypatch, tv_features, images):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    cache = cached_vgg19_path()
-    os.makedirs(os.path.dirname(cache))
-    torch.save({f"features.{k}": v for k, v in tv_features.state_dict().items()}, cache)
+    hub = use_hub(monkeypatch, tmp_path)
+    place_in_cache(monkeypatch, hub, "vgg19", {f"features.{k}": v for k, v in tv_features[:3].state_dict().items()})
     loss = PerceptualLoss(layers={"conv1_2": 1.0})
     sr, hr = images
     ref = tv_features[:3]
@@ -194,8 +193,7 @@ def test_registered():
     assert LOSSES.kind("perceptual") == "perceptual"
 
 
-def test_vgg19_layout_and_url_match_torchvision():
-    from torchvision.models.vgg import VGG19_Weights, cfgs
+def test_vgg19_layout_matches_torchvision():
+    from torchvision.models.vgg import cfgs
     from sr_gan.losses import perceptual
     assert perceptual.VGG19_CFG == cfgs["E"]
-    assert perceptual.VGG19_URL == VGG19_Weights.IMAGENET1K_V1.url
