@@ -34,6 +34,15 @@ class Typed:
 
 
 @dataclass
+class TypedList:
+    """A list of `type:` sections; a bare name is short for {type: name}. `name:` labels an entry
+    (default: its type), so one type can be listed twice with different arguments."""
+    item: Typed
+    default: list = field(default_factory=list)
+    doc: str = ""
+
+
+@dataclass
 class MapOf:
     """A mapping of user-chosen names to sections (e.g. datasets: {train: ..., val_set5: ...})."""
     value: Any
@@ -52,6 +61,9 @@ LOADER_KEYS = {
     "batch": F(int, 16, "batch size per process (effective batch = batch x processes)", min=1),
     "workers": F(int, 2, "DataLoader worker processes", min=0),
 }
+METRIC = Typed(METRICS, injected=("crop_border", "y_channel", "device"),
+               extra={"name": F(str, None, "column name (default: the type; needed when a type is listed twice)")},
+               doc="metric; `type` plus the metric class's arguments")
 DATASET = Typed(DATASETS, default_type="paired", extra=LOADER_KEYS, injected=("scale", "phase", "seed"),
                 doc="dataset; `type` plus the dataset class's arguments")
 
@@ -121,7 +133,8 @@ SCHEMA: dict = {
     },
     "val": {
         "freq": F(int, 0, "validate every N iterations (0 = only at the end)", min=0),
-        "metrics": F(list, ["psnr", "ssim"], "psnr, ssim, lpips, niqe", choices=lambda: METRICS.names()),
+        "metrics": TypedList(METRIC, ["psnr", "ssim"], "metric names, or sections with the metric's arguments: "
+                             "[psnr, ssim, {type: lpips, net: vgg, backbone_path: FILE}]"),
         "crop_border": F(int, None, "pixels removed at each border (default: scale)", min=0),
         "y_channel": F(bool, True, "PSNR/SSIM on MATLAB's Y channel (paper convention); false = RGB"),
         "save_images": F(bool, True, "save SR images to experiments/<name>/visualization"),

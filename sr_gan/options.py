@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import OptionError
-from .option_schema import SCHEMA, Field, MapOf, Typed
+from .option_schema import SCHEMA, Field, MapOf, Typed, TypedList
 
 # ----------------------------------------------------------------------------- loading
 
@@ -158,6 +158,11 @@ def _unknown(src: str, key: str, name: str, known) -> OptionError:
 
 def _field_from_param(p: inspect.Parameter) -> Field:
     ann = p.annotation
+    if isinstance(ann, str) and ann.startswith("Literal[") and ann.endswith("]"):   # e.g. net: Literal["alex", "vgg"]
+        import ast
+        choices = list(ast.literal_eval(f"({ann[len('Literal['):-1]},)"))
+        default = None if p.default is inspect.Parameter.empty else p.default
+        return Field(type(choices[0]), default, choices=choices, required=p.default is inspect.Parameter.empty)
     if isinstance(ann, str):
         ann = {"int": int, "float": float, "str": str, "bool": bool}.get(ann.split("|")[0].strip(), Any)
     origin = typing.get_origin(ann)
@@ -210,9 +215,40 @@ def _validate_typed(node: Any, spec: Typed, src: str, key: str) -> dict | None:
     return out
 
 
+def _validate_typed_list(node: Any, spec: TypedList, src: str, key: str) -> list:
+    """Bare names stay names; sections are validated like any typed section, `name` filled in."""
+    if node is None:
+        return copy.deepcopy(spec.default)
+    if not isinstance(node, list):
+        raise _fail(src, key, f"expected a list of names or {{type: ...}} sections, got {type(node).__name__}")
+    out, labels = [], set()
+    for i, item in enumerate(node):
+        where = f"{key}[{i}]"
+        if isinstance(item, str):
+            _validate_typed({"type": item}, spec.item, src, where)
+            label = item
+        elif isinstance(item, dict):
+            item = _validate_typed(item, spec.item, src, where)
+            item["name"] = label = item.get("name") or item["type"]
+        else:
+            raise _fail(src, where, f"expected a name or a {{type: ...}} section, got {type(item).__name__} {item!r}")
+        if label in labels:
+            raise _fail(src, where, f"'{label}' is listed twice; give the entries different `name:`s")
+        labels.add(label)
+        out.append(item)
+    return out
+
+
+def validate_metrics(specs: Any, src: str = "", key: str = "val.metrics") -> list:
+    """A metric list (as `val.metrics`) checked against the metric classes: for test_sr.py and benchmark files."""
+    return _validate_typed_list(specs, SCHEMA["val"]["metrics"], src, key)
+
+
 def _validate_node(node: Any, spec: Any, src: str, key: str) -> Any:
     if isinstance(spec, Typed):
         return _validate_typed(node, spec, src, key)
+    if isinstance(spec, TypedList):
+        return _validate_typed_list(node, spec, src, key)
     if isinstance(spec, MapOf):
         if node is None:
             return {}
@@ -292,6 +328,9 @@ def _doc_lines(spec: Any, key: str, out: list[str]) -> None:
             ps = [f"{n}={p.default!r}" if p.default is not inspect.Parameter.empty else n
                   for n, p in spec.registry.signature(t).parameters.items() if n not in spec.injected]
             out.append(f"| `{key}` ({t}) | | | {_esc(', '.join(ps))} |")
+    elif isinstance(spec, TypedList):
+        out.append(f"| `{key}` | list | `{spec.default!r}` | {_esc(spec.doc)} |")
+        _doc_lines(spec.item, f"{key}[]", out)
     elif isinstance(spec, MapOf):
         _doc_lines(spec.value, f"{key}.<name>", out)
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from typing import Literal
 
 import numpy as np
 import torch
@@ -88,7 +89,7 @@ class LPIPS:
     higher_is_better: bool = False
     needs_reference: bool = True
 
-    def __init__(self, net: str = "alex", crop_border: int = 0, device: str = "cpu",
+    def __init__(self, net: Literal["alex", "vgg"] = "alex", crop_border: int = 0, device: str = "cpu",
                  backbone_path: str | None = None):
         self.crop_border = int(crop_border)
         self.device = device
