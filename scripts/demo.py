@@ -44,8 +44,8 @@ def main() -> int:
 
 
 def vgg19_cached() -> bool:
-    from sr_gan.losses.perceptual import cached_vgg19_path
-    return os.path.isfile(cached_vgg19_path())
+    from sr_gan import weights
+    return weights.available("vgg19")
 
 
 def demo(args) -> int:

@@ -3,6 +3,7 @@
     # run a model on a set, save its SR images, score them
     python scripts/test_sr.py --model CKPT --hr DIR [--lr DIR] --scale 4 --out DIR [--csv FILE]
         [--rgb] [--metrics psnr,ssim,lpips,niqe] [--fid] [--inception-weights PATH] [--tile N]
+        [--lpips-net alex|vgg] [--lpips-backbone PATH] [--metric-arg TYPE.KEY=VALUE ...]
     # score existing SR images (matched to HR by stem; suffixes like _x4, _SR, _out allowed)
     python scripts/test_sr.py --sr DIR --hr DIR --scale 4 [--csv FILE]
     # several benchmark sets at once (missing sets are skipped with a note)
@@ -24,6 +25,20 @@ from sr_gan.cli import run_cli  # noqa: E402
 from sr_gan.errors import SRGanError  # noqa: E402
 
 
+def metric_arg(text: str) -> tuple[str, str, object]:
+    """'lpips.net=vgg' -> ('lpips', 'net', 'vgg'); the value is read as YAML (numbers, booleans, null)."""
+    import yaml
+    key, sep, raw = text.partition("=")
+    metric, dot, name = key.strip().partition(".")
+    if not (sep and dot and metric and name):
+        raise argparse.ArgumentTypeError(f"'{text}': expected TYPE.KEY=VALUE, e.g. lpips.net=vgg")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return metric, name.strip(), value
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Evaluate super-resolution results against HR images.")
     src = p.add_mutually_exclusive_group(required=True)
@@ -37,6 +52,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--csv", help="write the table(s) as CSV (with -opt: one file per set, <stem>_<set>.csv)")
     p.add_argument("--rgb", action="store_true", help="PSNR/SSIM on RGB instead of the Y channel")
     p.add_argument("--metrics", default=None, help="comma-separated (default psnr,ssim,lpips,niqe)")
+    from sr_gan.metrics.lpips_metric import BACKBONES
+    p.add_argument("--lpips-net", choices=sorted(BACKBONES), default=None,
+                   help="LPIPS trunk (default alex); same as --metric-arg lpips.net=NET")
+    p.add_argument("--lpips-backbone", metavar="PATH", default=None,
+                   help="torchvision alexnet/vgg16 .pth for LPIPS instead of the hub cache (lpips.backbone_path)")
+    p.add_argument("--metric-arg", action="append", default=[], type=metric_arg, metavar="TYPE.KEY=VALUE",
+                   help="an argument of one listed metric, as val.metrics takes it (repeatable), e.g. lpips.net=vgg")
     p.add_argument("--fid", action="store_true", help="also FID and IS over the set (needs Inception weights)")
     p.add_argument("--inception-weights", default=None, help="torchvision inception_v3 .pth")
     p.add_argument("--tile", type=int, default=None, help="tile size for --model (0: whole image)")
@@ -83,6 +105,30 @@ def _sets_from_option_file(args, scale: int) -> tuple[list, dict]:
     return found, opt
 
 
+def metric_specs(args, opt: dict) -> list:
+    """--metrics (or the benchmark file's list) with --lpips-*/--metric-arg applied to the entries of their
+    type, validated against the metric classes like `val.metrics` (one line naming the flag if wrong)."""
+    from sr_gan.errors import OptionError
+    from sr_gan.options import validate_metrics
+    if args.metrics:
+        specs: list = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    else:
+        specs = list(opt.get("metrics") or ["psnr", "ssim", "lpips", "niqe"])
+    extra = list(args.metric_arg)
+    if args.lpips_net:
+        extra.append(("lpips", "net", args.lpips_net))
+    if args.lpips_backbone:
+        extra.append(("lpips", "backbone_path", args.lpips_backbone))
+    for metric, key, value in extra:
+        hits = [i for i, s in enumerate(specs) if (s if isinstance(s, str) else s["type"]) == metric]
+        if not hits:
+            listed = ", ".join(s if isinstance(s, str) else s["type"] for s in specs)
+            raise OptionError(f"--metric-arg {metric}.{key}: '{metric}' is not among the metrics ({listed})")
+        for i in hits:
+            specs[i] = {**({"type": specs[i]} if isinstance(specs[i], str) else specs[i]), key: value}
+    return validate_metrics(specs, key="--metrics")
+
+
 def run(args) -> int:
     import torch
 
@@ -99,8 +145,7 @@ def run(args) -> int:
     else:
         scale = scale or 4
         sets = [(Path(args.hr).name, args.hr, args.lr)]
-    metrics = (args.metrics.split(",") if args.metrics else opt.get("metrics")) or ["psnr", "ssim", "lpips", "niqe"]
-    common = dict(metrics=[m.strip() for m in metrics if m.strip()], y_channel=not (args.rgb or opt.get("rgb", False)),
+    common = dict(metrics=metric_specs(args, opt), y_channel=not (args.rgb or opt.get("rgb", False)),
                   device=device, fid=args.fid or opt.get("fid", False),
                   inception_weights=args.inception_weights or opt.get("inception_weights"))
     if args.model:

@@ -9,7 +9,6 @@ missing file -- never computed with a random network.
 from __future__ import annotations
 
 import csv
-import inspect
 import math
 import re
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from sr_gan.data.bicubic import imresize
 from sr_gan.data.paired import lr_stem_to_hr
 from sr_gan.errors import CheckpointError, DataError, MissingWeightsError
 from sr_gan.inference import load_generator, upscale_image
-from sr_gan.registry import METRICS
+from sr_gan.metrics import build_metrics as build_metric_list, metric_label
 from sr_gan.utils.image_io import ImageInfo, list_images, read_image, to_rgb, write_image
 
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "niqe")
@@ -90,20 +89,11 @@ class Report:
             writer.writerows(self.table_rows(fmt=lambda v: v if isinstance(v, str) else repr(float(v))))
 
 
-def build_metrics(names, crop_border: int, y_channel: bool, device: str, notes: list[str]) -> dict:
-    """name -> metric callable, or 'n/a' (with a note) when its weights are missing."""
-    out = {}
-    for name in names:
-        cls = METRICS.get(name)
-        params = inspect.signature(cls).parameters
-        kwargs = {k: v for k, v in (("crop_border", crop_border), ("y_channel", y_channel), ("device", device))
-                  if k in params}
-        try:
-            out[name] = cls(**kwargs)
-        except MissingWeightsError as e:
-            out[name] = NA
-            notes.append(f"{name}: n/a -- {e}")
-    return out
+def build_metrics(specs, crop_border: int, y_channel: bool, device: str, notes: list[str]) -> dict:
+    """label -> metric callable, or 'n/a' (with a note) when its weights are missing."""
+    built, missing = build_metric_list(specs, crop_border, y_channel, device)
+    notes.extend(f"{label}: n/a -- {reason}" for label, reason in missing.items())
+    return {label: built.get(label, NA) for label in map(metric_label, specs)}
 
 
 def _score(metrics: dict, sr: np.ndarray, hr: np.ndarray, failures: dict) -> dict:
@@ -191,7 +181,7 @@ def evaluate_folder(source, hr_dir, scale: int, lr_dir=None, metrics=DEFAULT_MET
     hr_files, _ = list_images(hr_dir) if Path(hr_dir).is_dir() else ([], [])
     if not hr_files:
         raise DataError(f"{hr_dir}: no HR images (folder missing or empty)")
-    report = Report(metrics=list(metrics))
+    report = Report(metrics=[metric_label(m) for m in metrics])
     scorers = build_metrics(metrics, crop_border=scale, y_channel=y_channel, device=device, notes=report.notes)
     inception = _inception(fid, device, inception_weights, report.notes)
     hr_stems = [p.stem for p in hr_files]
@@ -295,7 +285,7 @@ def load_benchmarks(path) -> dict:
         if not isinstance(entry, dict) or "hr" not in entry:
             raise OptionError(f"{path}: 'sets.{name}' must be a mapping with 'hr' (and optional 'lr')")
         check(entry, SET_KEYS, f"sets.{name}.")
-    unknown = [m for m in opt.get("metrics") or [] if m not in METRICS.names()]
-    if unknown:
-        raise OptionError(f"{path}: 'metrics' has unknown {', '.join(unknown)} (known: {', '.join(METRICS.names())})")
+    if opt.get("metrics") is not None:
+        from sr_gan.options import validate_metrics
+        opt["metrics"] = validate_metrics(opt["metrics"], src=str(path), key="metrics")
     return opt

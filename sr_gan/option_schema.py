@@ -43,6 +43,7 @@ class ListOf:
     item: Typed
     default: list = field(default_factory=list)    # the list used when the key is absent
     doc: str = ""
+    bare_names: bool = False     # a bare name is short for {type: name} and stays a name (val.metrics)
 
 
 @dataclass
@@ -64,6 +65,9 @@ LOADER_KEYS = {
     "batch": F(int, 16, "batch size per process (effective batch = batch x processes)", min=1),
     "workers": F(int, 2, "DataLoader worker processes", min=0),
 }
+METRIC = Typed(METRICS, injected=("crop_border", "y_channel", "device"),
+               extra={"name": F(str, None, "column name (default: the type; needed when a type is listed twice)")},
+               doc="metric; `type` plus the metric class's arguments")
 DATASET = Typed(DATASETS, default_type="paired", extra=LOADER_KEYS, injected=("scale", "phase", "seed"),
                 doc="dataset; `type` plus the dataset class's arguments")
 TARGET = F(str, "hr", "compare with hr, or hr_usm: HR after Real-ESRGAN's unsharp masking (taken from the batch "
@@ -145,7 +149,8 @@ SCHEMA: dict = {
     },
     "val": {
         "freq": F(int, 0, "validate every N iterations (0 = only at the end)", min=0),
-        "metrics": F(list, ["psnr", "ssim"], "psnr, ssim, lpips, niqe", choices=lambda: METRICS.names()),
+        "metrics": ListOf(METRIC, ["psnr", "ssim"], bare_names=True, doc="metric names, or sections with the metric's arguments: "
+                     "[psnr, ssim, {type: lpips, net: vgg, backbone_path: FILE}]"),
         "crop_border": F(int, None, "pixels removed at each border (default: scale)", min=0),
         "y_channel": F(bool, True, "PSNR/SSIM on MATLAB's Y channel (paper convention); false = RGB"),
         "save_images": F(bool, True, "save SR images to experiments/<name>/visualization"),

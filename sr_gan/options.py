@@ -216,6 +216,11 @@ def _unknown(src: str, key: str, name: str, known) -> OptionError:
 
 def _field_from_param(p: inspect.Parameter) -> Field:
     ann = p.annotation
+    if isinstance(ann, str) and ann.startswith("Literal[") and ann.endswith("]"):   # e.g. net: Literal["alex", "vgg"]
+        import ast
+        choices = list(ast.literal_eval(f"({ann[len('Literal['):-1]},)"))
+        default = None if p.default is inspect.Parameter.empty else p.default
+        return Field(type(choices[0]), default, choices=choices, required=p.default is inspect.Parameter.empty)
     if isinstance(ann, str):
         ann = {"int": int, "float": float, "str": str, "bool": bool}.get(ann.split("|")[0].strip(), Any)
     origin = typing.get_origin(ann)
@@ -298,26 +303,39 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _validate_list(node: Any, spec: ListOf, src: str, key: str) -> list:
+    """Entries are validated like any typed section and get a unique `name` (default: the type); where
+    the spec allows it, a bare name is short for {type: name} and stays a name. Empty (null) = the default."""
     if node is None:
-        return []
+        node = copy.deepcopy(spec.default)
     if not isinstance(node, list):
         raise _fail(src, key, f"expected a list of sections with a 'type:', got {type(node).__name__}")
     out, seen = [], {}
     for i, item in enumerate(node):
         where = f"{key}[{i}]"
-        if not isinstance(item, dict) or "type" not in item:
-            raise _fail(src, where, f"expected a mapping with a 'type:', got {_flow(item)}")
-        entry = _validate_typed(item, spec.item, src, where)
-        name = entry.get("name") or entry["type"]
-        if not _NAME.fullmatch(str(name)):
-            raise _fail(src, f"{where}.name", f"'{name}' is not a usable name (letters, digits, _; not starting with a digit)")
+        if isinstance(item, str) and spec.bare_names:
+            _validate_typed({"type": item}, spec.item, src, where)
+            entry, name = item, item
+        elif isinstance(item, dict) and "type" in item:
+            entry = _validate_typed(item, spec.item, src, where)
+            name = entry.get("name") or entry["type"]
+            if not _NAME.fullmatch(str(name)):
+                raise _fail(src, f"{where}.name", f"'{name}' is not a usable name (letters, digits, _; not starting with a digit)")
+            entry["name"] = name
+        else:
+            what = "a name or a mapping with a 'type:'" if spec.bare_names else "a mapping with a 'type:'"
+            raise _fail(src, where, f"expected {what}, got {_flow(item)}")
         if name in seen:
-            raise _fail(src, f"{where}.name", f"'{name}' is also the name of {key}[{seen[name]}]; "
-                                              f"give one of them another `name:`")
+            raise _fail(src, f"{where}.name" if isinstance(entry, dict) else where,
+                        f"'{name}' is also the name of {key}[{seen[name]}]; give one of them another `name:`")
         seen[name] = i
-        entry["name"] = name
         out.append(entry)
     return out
+
+
+def validate_metrics(specs: Any, src: str = "", key: str = "val.metrics") -> list:
+    """A metric list (as `val.metrics`) checked against the metric classes: for test_sr.py and benchmark files."""
+    return _validate_list(copy.deepcopy(SCHEMA["val"]["metrics"].default) if specs is None else specs,
+                          SCHEMA["val"]["metrics"], src, key)
 
 
 def _validate_node(node: Any, spec: Any, src: str, key: str) -> Any:

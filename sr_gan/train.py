@@ -4,8 +4,9 @@
       batch -> model.feed_data -> model.optimize_parameters -> lr schedule
       every logger.print_freq: losses to log/TensorBoard/progress bar
       every val.freq:  validation table (model vs bicubic)
-      every save.freq: atomic checkpoint (nets, EMA, optimizers, schedulers, scaler, RNG, iteration)
-  SIGINT/SIGTERM finish the current step, save a checkpoint and exit with a resume hint.
+      every save.freq: atomic checkpoint (nets, EMA, optimizers, schedulers, scaler, iteration, and
+                       per_rank: every process's RNG streams plus what the model keeps per rank)
+  SIGINT/SIGTERM finish the current step (every rank the same one), save a checkpoint and exit with a resume hint.
 """
 from __future__ import annotations
 
@@ -67,6 +68,53 @@ def set_rng_state(s: dict) -> None:
 
 def experiment_path(opt: dict) -> str:
     return os.path.join(opt["path"]["experiments_root"], opt["name"])
+
+
+def derived_seed(seed: int, rank: int, iteration: int) -> int:
+    """A fresh, reproducible seed for a rank that has no saved state to restore (resumed with more processes)."""
+    return int(np.random.SeedSequence([seed % 2**32, rank, iteration]).generate_state(1)[0])
+
+
+def rank_state(model) -> dict:
+    """This process's entry of the checkpoint's ``per_rank`` list: its RNG streams plus whatever the model
+    keeps per rank (``model.rank_state()`` -> dict of weights-only values, e.g. a pool of training pairs)."""
+    part = {"rng": rng_state()}
+    own = getattr(model, "rank_state", None)
+    if own is not None:
+        part.update(own())
+    return part
+
+
+def restore_rank_state(model, state: dict, seed: int, iteration: int) -> str | None:
+    """Each rank takes back its own ``per_rank`` entry (RNG, then ``model.load_rank_state(rest)``).
+
+    A checkpoint from N processes resumed with M: ranks < N restore their own entry, ranks >= N seed
+    afresh from (seed, rank, iteration) and keep the model's freshly built per-rank state. Returns the
+    one line to log when M != N, else None. Checkpoints written before ``per_rank`` held rank 0's RNG only.
+    """
+    parts = state.get("per_rank") or [{"rng": s} for s in state.get("rng", [])]
+    n, m, r = len(parts), dist.world_size(), dist.rank()
+    if r < n:
+        set_rng_state(parts[r]["rng"])
+        load = getattr(model, "load_rank_state", None)
+        if load is not None:
+            load({k: v for k, v in parts[r].items() if k != "rng"})
+    else:
+        seed_everything(derived_seed(seed, r, iteration))
+    if n == m:
+        return None
+    span = lambda a, b: f"rank {a}" if a == b else f"ranks {a}-{b}"  # noqa: E731
+    keep, what = min(n, m), []
+    if keep:
+        what.append(f"{span(0, keep - 1)} {'restores its' if keep == 1 else 'restore their'} own RNG state")
+    if m > n:
+        what.append(f"{span(n, m - 1)} {'starts from a fresh seed' if m - n == 1 else 'start from fresh seeds'} "
+                    f"derived from (seed, rank, iteration {iteration})")
+    else:
+        what.append(f"the saved state{'s' if n - m > 1 else ''} of {span(m, n - 1)} {'is' if n - m == 1 else 'are'} "
+                    f"dropped")
+    return (f"checkpoint written by {n} process(es), resumed with {m}: {', '.join(what)}; the data is also sharded "
+            f"differently, so this run is not bit-identical to an uninterrupted {n}-process run")
 
 
 def experiment_dir(opt: dict, keep_existing: bool) -> str:
@@ -221,9 +269,9 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
 
     def save(it: int) -> str:
         path = ""
+        per_rank = dist.gather_to_main(rank_state(model))     # every rank takes part; rank 0 writes
         if dist.is_main():
-            rngs = [rng_state()]
-            path = ckpt.save_checkpoint({"iter": it, **model.state_dict(), "rng": rngs,
+            path = ckpt.save_checkpoint({"iter": it, **model.state_dict(), "per_rank": per_rank,
                                          "opt": {k: v for k, v in opt.items() if not k.startswith("_")}},
                                         ckpt_dir, it, keep=opt["save"]["keep"])
         dist.barrier()
@@ -253,7 +301,9 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
     print_freq, val_freq, save_freq = opt["logger"]["print_freq"], vcfg["freq"], opt["save"]["freq"]
     data = iter(CUDAPrefetcher(loader, device))   # pass-through on CPU
     if state is not None:   # restored last: building the loader iterator above draws from torch's RNG
-        set_rng_state(state["rng"][min(dist.rank(), len(state["rng"]) - 1)])
+        note = restore_rank_state(model, state, opt["seed"], start_iter)
+        if note:
+            log.warning(note)
     try:
         while it < total:
             batch = next(data)
@@ -287,12 +337,13 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
                 results = validate(it)
             if it % save_freq == 0 and it != total:
                 save(it)
-            if stop["signal"] is not None:
+            signum = dist.max_over_ranks(int(stop["signal"] or 0))   # a signal to any rank stops all at this step
+            if signum:
                 path = save(it)
-                name = "SIGINT" if stop["signal"] == signal.SIGINT else "SIGTERM"
+                name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
                 log.info(f"{name} received: checkpoint saved at iteration {it} ({path}). Resume with: "
                          f"python train_sr.py -opt {opt.get('_source', 'OPTIONS.yml')} --auto-resume")
-                raise Interrupted(130 if stop["signal"] == signal.SIGINT else 143)
+                raise Interrupted(130 if signum == signal.SIGINT else 143)
         save(it)
         results = validate(it)
         log.info(f"finished {it} iterations; experiment folder: {exp}")

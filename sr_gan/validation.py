@@ -8,27 +8,18 @@ import os
 import numpy as np
 import torch
 
-from .errors import MissingWeightsError
-from .registry import METRICS
 from .utils.image_io import tensor_to_img, write_image
 
 log = logging.getLogger("sr_gan")
 
 
-def build_metrics(names: list[str], crop_border: int, y_channel: bool, device: str) -> dict:
-    """name -> metric object, or name -> str (why it is unavailable, e.g. missing LPIPS weights)."""
-    import inspect
-    out = {}
-    for name in names:
-        cls = METRICS.get(name)
-        given = {"crop_border": crop_border, "y_channel": y_channel, "device": device}
-        accepted = inspect.signature(cls).parameters
-        try:
-            out[name] = cls(**{k: v for k, v in given.items() if k in accepted})
-        except MissingWeightsError as e:
-            out[name] = "n/a (weights missing, see log)"
-            log.warning(f"val.metrics: {name} unavailable: {e}")
-    return out
+def build_metrics(specs: list, crop_border: int, y_channel: bool, device: str) -> dict:
+    """label -> metric object, or label -> str (why it is unavailable, e.g. missing LPIPS weights)."""
+    from .metrics import build_metrics as build, metric_label
+    built, missing = build(specs, crop_border, y_channel, device)
+    for label, reason in missing.items():
+        log.warning(f"val.metrics: {label} unavailable: {reason}")
+    return {label: built.get(label, "n/a (weights missing, see log)") for label in map(metric_label, specs)}
 
 
 def _score(metrics: dict, sr: np.ndarray, hr: np.ndarray) -> dict:

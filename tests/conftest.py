@@ -49,3 +49,15 @@ def tiny_options(data_root: str, exp_root: str, **over) -> dict:
             node = node.setdefault(p, {})
         node[parts[-1]] = value
     return options.validate(opt)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network_downloads():
+    """Pretrained weights are never downloaded by the test suite (tests/weights_utils.py serves fakes)."""
+    old = os.environ.get("SR_GAN_OFFLINE")
+    os.environ["SR_GAN_OFFLINE"] = "1"
+    yield
+    if old is None:
+        os.environ.pop("SR_GAN_OFFLINE", None)
+    else:
+        os.environ["SR_GAN_OFFLINE"] = old

@@ -118,7 +118,7 @@ def test_model_mode_writes_sr_and_bicubic_row(tmp_path, capsys):
     assert float(rows["bicubic mean"]["psnr"]) > 20 and float(rows["mean"]["psnr"]) < float(rows["bicubic mean"]["psnr"])
     lpips_cell = rows["mean"]["lpips"]
     if lpips_cell == "n/a":  # no AlexNet weights on this machine: the note names the missing file
-        assert "alexnet" in out and "not found" in out
+        assert "alexnet-owt-7be5be79.pth" in out and "downloads are off (SR_GAN_OFFLINE=1)" in out
     # the library call gives the same numbers as the CLI (model rerun on the saved LR)
     report = evaluate_checkpoint(ckpt, hr_dir, 4, metrics=("psnr",))
     assert report.mean["psnr"] == pytest.approx(float(rows["mean"]["psnr"]), abs=1e-9)

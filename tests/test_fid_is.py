@@ -1,15 +1,14 @@
-import os
-
 import numpy as np
 import pytest
 import torch
 from torchvision.models import inception_v3
 
 from sr_gan.errors import MissingWeightsError
-from sr_gan.metrics.fid_is import (INCEPTION_URL, InceptionFeatures, fid_from_features, frechet_distance,
-                                   inception_score)
+from sr_gan.metrics.fid_is import InceptionFeatures, fid_from_features, frechet_distance, inception_score
+from sr_gan.weights import WEIGHTS
+from weights_utils import place_in_cache
 
-INCEPTION_FILE = os.path.basename(INCEPTION_URL)
+INCEPTION_FILE = WEIGHTS["inception_v3"].filename
 
 
 def test_fid_zero_for_identical_sets():
@@ -65,12 +64,10 @@ def test_inception_missing_weights_one_line(empty_hub):
     assert INCEPTION_FILE in msg and str(empty_hub / "checkpoints") in msg and "--inception-weights" in msg
 
 
-def test_inception_features_shapes_with_saved_weights(empty_hub):
+def test_inception_features_shapes_with_saved_weights(empty_hub, monkeypatch):
     torch.manual_seed(0)
-    ckpt = empty_hub / "checkpoints"
-    ckpt.mkdir()
     state = inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict()
-    torch.save(state, ckpt / INCEPTION_FILE)
+    place_in_cache(monkeypatch, empty_hub / "checkpoints", "inception_v3", state)
     extractor = InceptionFeatures()
     assert torch.equal(extractor.net.fc.weight, state["fc.weight"])  # the file's weights, not a new init
     batch = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))

@@ -9,27 +9,26 @@ from torchvision.models import alexnet
 
 from sr_gan.errors import MissingWeightsError
 from sr_gan.metrics import niqe as niqe_mod
-from sr_gan.metrics.lpips_metric import BACKBONE_URLS, LPIPS
+from sr_gan.metrics.lpips_metric import LPIPS
 from sr_gan.metrics.niqe import NIQE, calculate_niqe, gaussian_window, load_pristine_model
 from sr_gan.registry import METRICS
+from sr_gan.weights import WEIGHTS
+from weights_utils import place_in_cache, use_hub
 
-ALEX_FILE = os.path.basename(BACKBONE_URLS["alex"])
+ALEX_FILE = WEIGHTS["alexnet"].filename
 
 
 @pytest.fixture
 def empty_hub(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path))
+    use_hub(monkeypatch, tmp_path)
     return tmp_path
 
 
 @pytest.fixture
-def random_alexnet_hub(empty_hub):
-    """A seeded random torchvision AlexNet saved where torch.hub would cache the real one."""
+def random_alexnet_hub(empty_hub, monkeypatch):
+    """A seeded random torchvision AlexNet in torch.hub's cache, accepted by the weight table's hash."""
     torch.manual_seed(0)
-    ckpt = empty_hub / "checkpoints"
-    ckpt.mkdir()
-    torch.save(alexnet(weights=None).state_dict(), ckpt / ALEX_FILE)
-    return ckpt / ALEX_FILE
+    return place_in_cache(monkeypatch, empty_hub / "checkpoints", "alexnet", alexnet(weights=None).state_dict())
 
 
 def test_lpips_missing_backbone_is_one_line_error(empty_hub, monkeypatch):
@@ -70,9 +69,8 @@ def test_lpips_loads_backbone_and_computes(random_alexnet_hub, monkeypatch):
     assert metric(*as_tensor) == pytest.approx(d, rel=1e-5)
 
 
-def test_lpips_rejects_wrong_backbone_file(empty_hub):
-    (empty_hub / "checkpoints").mkdir()
-    torch.save({"features.0.weight": torch.zeros(3)}, empty_hub / "checkpoints" / ALEX_FILE)
+def test_lpips_rejects_wrong_backbone_file(empty_hub, monkeypatch):
+    place_in_cache(monkeypatch, empty_hub / "checkpoints", "alexnet", {"features.0.weight": torch.zeros(3)})
     with pytest.raises(MissingWeightsError, match="not a torchvision alex"):
         LPIPS()
 
@@ -124,10 +122,3 @@ def test_niqe_small_inputs():
         calculate_niqe(_astronaut(80))
     with pytest.raises(ValueError, match="96x96"):
         calculate_niqe(_astronaut(100), crop_border=4)
-
-
-def test_written_out_weight_urls_match_torchvision():
-    from torchvision.models import AlexNet_Weights, Inception_V3_Weights, VGG16_Weights
-    from sr_gan.metrics import fid_is, lpips_metric
-    assert lpips_metric.BACKBONE_URLS == {"alex": AlexNet_Weights.IMAGENET1K_V1.url, "vgg": VGG16_Weights.IMAGENET1K_V1.url}
-    assert fid_is.INCEPTION_URL == Inception_V3_Weights.IMAGENET1K_V1.url

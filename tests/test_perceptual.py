@@ -8,8 +8,9 @@ import torch.nn.functional as F
 import torchvision
 
 from sr_gan.errors import MissingWeightsError, OptionError
-from sr_gan.losses.perceptual import PerceptualLoss, cached_vgg19_path
+from sr_gan.losses.perceptual import PerceptualLoss
 from sr_gan.registry import LOSSES
+from weights_utils import place_in_cache, use_hub
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -162,14 +163,12 @@ def test_missing_pretrained_cache_raises_one_line(tmp_path, monkeypatch):
     msg = str(info.value)
     assert "\n" not in msg
     assert "vgg19-dcbb9e9d.pth" in msg and os.path.join(str(tmp_path), "checkpoints") in msg
-    assert msg.startswith("pretrained: ") and "or set weights_path" in msg and "https://download.pytorch.org/models/" in msg
+    assert msg.startswith("pretrained: ") and "or point at a copy with weights_path" in msg and "https://download.pytorch.org/models/" in msg
 
 
 def test_pretrained_read_from_hub_cache(tmp_path, monkeypatch, tv_features, images):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    cache = cached_vgg19_path()
-    os.makedirs(os.path.dirname(cache))
-    torch.save({f"features.{k}": v for k, v in tv_features.state_dict().items()}, cache)
+    hub = use_hub(monkeypatch, tmp_path)
+    place_in_cache(monkeypatch, hub, "vgg19", {f"features.{k}": v for k, v in tv_features[:3].state_dict().items()})
     loss = PerceptualLoss(layers={"conv1_2": 1.0})
     sr, hr = images
     ref = tv_features[:3]
@@ -196,8 +195,7 @@ def test_registered():
     assert LOSSES.kind("perceptual") == "generator"
 
 
-def test_vgg19_layout_and_url_match_torchvision():
-    from torchvision.models.vgg import VGG19_Weights, cfgs
+def test_vgg19_layout_matches_torchvision():
+    from torchvision.models.vgg import cfgs
     from sr_gan.losses import perceptual
     assert perceptual.VGG19_CFG == cfgs["E"]
-    assert perceptual.VGG19_URL == VGG19_Weights.IMAGENET1K_V1.url

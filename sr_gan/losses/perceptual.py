@@ -1,14 +1,13 @@
 """VGG19 perceptual (feature) loss and Gram-matrix style loss (SRGAN / ESRGAN): a `train.losses` term.
 
-Pretrained weights are never downloaded: they are read from torch.hub's cache or a local file,
-and their absence is a one-line MissingWeightsError telling the user where to put them.
+Pretrained weights come from sr_gan.weights (torch.hub's cache, fetched on first use, hash-checked)
+or a local file; when they cannot be had, a one-line MissingWeightsError says where to put them.
 """
 from __future__ import annotations
 
 import difflib
 import os
 import warnings
-from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
@@ -16,13 +15,13 @@ from torch import Tensor, nn
 
 from sr_gan.errors import CheckpointError, MissingWeightsError, OptionError
 from sr_gan.registry import LOSSES
+from sr_gan.weights import weight_file
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# torchvision's VGG19 layout ("E") and IMAGENET1K_V1 URL, written out so that building the loss does not
-# import torchvision.models (about 3 s per process); tests/test_perceptual.py checks they still agree.
+# torchvision's VGG19 layout ("E"), written out so that building the loss does not import
+# torchvision.models (about 3 s per process); tests/test_perceptual.py checks it still agrees.
 VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
-VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 CRITERIA = ("l1", "l2", "fro")
 
 
@@ -62,11 +61,6 @@ def build_vgg19_features(num_layers: int) -> nn.Sequential:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(m.bias)
     return features
-
-
-def cached_vgg19_path() -> str:
-    """Where torch.hub keeps the torchvision IMAGENET1K_V1 VGG19 file (looked up at call time)."""
-    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(urlparse(VGG19_URL).path))
 
 
 def load_features_state(path: str, option_key: str) -> dict[str, Tensor]:
@@ -138,15 +132,12 @@ class PerceptualLoss(nn.Module):
         return index
 
     def _load_weights(self, pretrained: bool, weights_path: str | None) -> None:
-        if weights_path:
-            path, key = os.path.expanduser(str(weights_path)), "weights_path"
-        elif pretrained:
-            path, key = cached_vgg19_path(), "pretrained"
-            if not os.path.isfile(path):
-                name = os.path.basename(path)
-                raise MissingWeightsError(
-                    f"pretrained: VGG19 weights not found; put {name} (from {VGG19_URL}) in "
-                    f"{os.path.dirname(path)} or set weights_path")
+        if weights_path or pretrained:
+            key = "weights_path" if weights_path else "pretrained"
+            try:
+                path = weight_file("vgg19", weights_path, option="weights_path")
+            except MissingWeightsError as e:      # name the argument; the model adds the term's key
+                raise MissingWeightsError(str(e) if weights_path else f"pretrained: {e}") from None
         else:
             warnings.warn("perceptual loss with pretrained false: random VGG19 features, its values are not meaningful")
             return

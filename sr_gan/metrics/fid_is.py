@@ -19,9 +19,8 @@ from scipy import linalg
 from scipy.special import rel_entr
 
 from sr_gan.errors import MissingWeightsError
-from sr_gan.metrics._common import resolve_weights
+from sr_gan.weights import weight_file
 
-INCEPTION_URL = "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth"  # torchvision IMAGENET1K_V1
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -74,7 +73,7 @@ def inception_score(probs: np.ndarray, splits: int = 1) -> tuple[float, float]:
 
 
 class InceptionFeatures:
-    """torchvision Inception-v3 (ImageNet weights, loaded locally): pool features and class probs.
+    """torchvision Inception-v3 (ImageNet weights via sr_gan.weights): pool features and class probs.
 
     ``__call__(batch)`` takes NCHW RGB in [0, 1], resizes to 299 (bilinear), normalises with the
     ImageNet mean/std (torchvision's ``transform_input`` then maps that to the [-1, 1] input the
@@ -82,7 +81,7 @@ class InceptionFeatures:
     """
 
     def __init__(self, device: str = "cpu", weights_path: str | None = None):
-        path = resolve_weights(INCEPTION_URL, weights_path, "Inception-v3", "--inception-weights PATH")
+        path = weight_file("inception_v3", weights_path, option="--inception-weights PATH")
         from torchvision.models import inception_v3
         net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
         state = torch.load(path, map_location="cpu", weights_only=True)

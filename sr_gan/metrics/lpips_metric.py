@@ -1,27 +1,26 @@
-"""LPIPS (Zhang et al. 2018) through the ``lpips`` package, without ever touching the network.
+"""LPIPS (Zhang et al. 2018) through the ``lpips`` package, with the trunk weights loaded by sr_gan.
 
 ``lpips`` ships its calibrated linear heads but takes the AlexNet/VGG trunk from torchvision's
-pretrained weights, which torchvision would try to download. We build the trunk random
-(``pnet_rand=True``, nothing is fetched) and then load the ImageNet weights ourselves from
-torch.hub's cache or an explicit file, with strict key checks: a random trunk gives numbers that
+pretrained weights. We build the trunk random (``pnet_rand=True``, lpips fetches nothing) and load
+the ImageNet weights ourselves through sr_gan.weights (hub cache, fetched on first use and
+hash-checked) or from an explicit file, with strict key checks: a random trunk gives numbers that
 look like LPIPS but mean nothing, so it must never be reported.
 """
 from __future__ import annotations
 
 import re
 import warnings
+from typing import Literal
 
 import numpy as np
 import torch
 
-from sr_gan.errors import MissingWeightsError
-from sr_gan.metrics._common import as_float01, resolve_weights
+from sr_gan.errors import MissingWeightsError, OptionError
+from sr_gan.metrics._common import as_float01
 from sr_gan.registry import METRICS
+from sr_gan.weights import weight_file
 
-# torchvision IMAGENET1K_V1 URLs, written out so that scanning the metric registry imports neither lpips
-# nor torchvision.models (seconds per process); tests/test_lpips_niqe.py checks they still agree.
-BACKBONE_URLS = {"alex": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-                 "vgg": "https://download.pytorch.org/models/vgg16-397923af.pth"}
+BACKBONES = {"alex": "alexnet", "vgg": "vgg16"}   # lpips net -> sr_gan.weights entry of its torchvision trunk
 _LPIPS_HEADS = "{pkg}/weights/v0.1/{net}.pth"
 
 
@@ -42,9 +41,9 @@ def _trunk_state_dict(trunk: torch.nn.Module, torchvision_sd: dict) -> dict:
 def build_lpips(net: str = "alex", backbone_path: str | None = None):
     """An eval-mode ``lpips.LPIPS`` with calibrated heads and ImageNet trunk, both loaded locally."""
     import lpips
-    if net not in BACKBONE_URLS:
-        raise ValueError(f"lpips net must be one of {sorted(BACKBONE_URLS)}, got '{net}'")
-    path = resolve_weights(BACKBONE_URLS[net], backbone_path, f"LPIPS {net} backbone", "backbone_path")
+    if net not in BACKBONES:
+        raise OptionError(f"lpips net must be one of {', '.join(BACKBONES)}, got '{net}'")
+    path = weight_file(BACKBONES[net], backbone_path, option="lpips backbone_path")
     with warnings.catch_warnings():  # lpips still calls tv.alexnet(pretrained=False)
         warnings.simplefilter("ignore", UserWarning)
         model = lpips.LPIPS(net=net, pretrained=False, pnet_rand=True, verbose=False)
@@ -90,7 +89,7 @@ class LPIPS:
     higher_is_better: bool = False
     needs_reference: bool = True
 
-    def __init__(self, net: str = "alex", crop_border: int = 0, device: str = "cpu",
+    def __init__(self, net: Literal["alex", "vgg"] = "alex", crop_border: int = 0, device: str = "cpu",
                  backbone_path: str | None = None):
         self.crop_border = int(crop_border)
         self.device = device

@@ -83,11 +83,45 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
     return value
 
 
+_control_group = None
+
+
+def _control() -> "td.ProcessGroup | None":
+    """A gloo group for small CPU-side messages (stop flags, per-rank states): on NCCL these would need
+    a GPU tensor and a device sync every step. None = the default group (already gloo)."""
+    global _control_group
+    if td.get_backend() == "gloo":
+        return None
+    if _control_group is None:
+        _control_group = td.new_group(backend="gloo")
+    return _control_group
+
+
+def max_over_ranks(value: int) -> int:
+    """The largest ``value`` any rank holds (e.g. a signal number: every rank stops at the same step)."""
+    if not is_distributed():
+        return value
+    t = torch.tensor([value], dtype=torch.int64)
+    td.all_reduce(t, op=td.ReduceOp.MAX, group=_control())
+    return int(t.item())
+
+
+def gather_to_main(obj) -> list | None:
+    """Every rank's ``obj`` in rank order on rank 0, None on the others; ``[obj]`` in one process."""
+    if not is_distributed():
+        return [obj]
+    out = [None] * world_size() if is_main() else None
+    td.gather_object(obj, out, dst=0, group=_control())
+    return out
+
+
 def barrier() -> None:
     if is_distributed():
         td.barrier()
 
 
 def cleanup() -> None:
+    global _control_group
     if is_distributed():
         td.destroy_process_group()
+    _control_group = None
