@@ -1,0 +1,176 @@
+"""Batched degradation operations: blur, resize, Gaussian noise, Poisson noise (JPEG is in jpeg.py).
+
+Each is a plain function of explicit per-sample parameters; randomness comes only from the
+`generator` argument (or from noise tensors the caller passes), never from a global RNG.
+Images are (N, C, H, W) float tensors in [0, 1] on any device.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .usm import reflect_pad
+
+RESIZE_MODES = ("area", "bilinear", "bicubic")
+# torchvision's rgb_to_grayscale weights, which Real-ESRGAN's batched grey Poisson noise uses
+_GRAY = (0.2989, 0.587, 0.114)
+
+
+@lru_cache(maxsize=None)
+def _fft_size(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n: pocketfft/cuFFT are fastest on such lengths."""
+    best = 1 << (n - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def blur_conv(img: Tensor, kernels: Tensor) -> Tensor:
+    """`blur` as one grouped convolution (each channel of sample i with kernels[i])."""
+    n, c, h, w = img.shape
+    k = kernels.shape[-1]
+    x = reflect_pad(img, k // 2, k // 2)
+    weight = kernels.to(img.dtype).expand(n, k, k).repeat_interleave(c, 0).unsqueeze(1)
+    return F.conv2d(x.reshape(1, n * c, *x.shape[-2:]), weight, groups=n * c).view(n, c, h, w)
+
+
+def blur_fft(img: Tensor, kernels: Tensor) -> Tensor:
+    """`blur` through the FFT of the mirror-padded batch. The padded image is long enough that the
+    circular convolution never wraps into the kept window, so the result is the same correlation
+    (to float rounding, ~1e-7), at a cost independent of the kernel size."""
+    n, c, h, w = img.shape
+    k = kernels.shape[-1]
+    r = k // 2
+    x = reflect_pad(img, r, r)
+    s = (_fft_size(h + 2 * r), _fft_size(w + 2 * r))
+    # correlation = convolution with the flipped kernel; its output for pixel (i, j) lands at (i+2r, j+2r)
+    kf = torch.fft.rfft2(kernels.to(img.dtype).flip(-2, -1), s=s).unsqueeze(1)
+    out = torch.fft.irfft2(torch.fft.rfft2(x, s=s) * kf, s=s)
+    return out[..., 2 * r:2 * r + h, 2 * r:2 * r + w].contiguous()
+
+
+def blur(img: Tensor, kernels: Tensor, method: str = "auto", sizes: Tensor | None = None) -> Tensor:
+    """Correlate every channel of sample i with kernels[i] ((N, K, K), or (1, K, K) for all), borders
+    mirrored without repeating the edge (reflect-101: cv2.filter2D's default, Real-ESRGAN's filter2D).
+
+    sizes: optional host tensor of each kernel's true (odd) size when kernels are zero-padded to K, as
+    the sampler's are; samples are then blurred in groups of equal size with the kernel cropped to it
+    (at most one group per size, not per sample): the same result with on average half the work of
+    K x K everywhere. method: 'fft', 'conv' or 'auto' (see bench/degrade.py --blur for the choice)."""
+    if method not in ("fft", "conv", "auto"):
+        raise ValueError(f"blur method must be 'fft', 'conv' or 'auto', got {method!r}")
+    n, k = img.shape[0], kernels.shape[-1]
+    if sizes is None or kernels.shape[0] != n:
+        return _blur_one(img, kernels, method)
+    sizes = torch.as_tensor(sizes).reshape(-1).cpu()
+    groups = sizes.unique().tolist()
+    if len(groups) == 1:
+        s = int(groups[0])
+        return _blur_one(img, kernels[:, (k - s) // 2:(k + s) // 2, (k - s) // 2:(k + s) // 2], method)
+    out = torch.empty_like(img)
+    for s in groups:                                     # <= 8 kernel sizes, not samples
+        idx = (sizes == s).nonzero().view(-1).to(img.device)
+        s = int(s)
+        ks = kernels.index_select(0, idx)[:, (k - s) // 2:(k + s) // 2, (k - s) // 2:(k + s) // 2]
+        out.index_copy_(0, idx, _blur_one(img.index_select(0, idx), ks, method))
+    return out
+
+
+def _blur_one(img: Tensor, kernels: Tensor, method: str) -> Tensor:
+    if kernels.shape[-1] == 1:                           # 1 x 1 kernels (the pulse): a product
+        return img * kernels.to(img.dtype).view(-1, 1, 1, 1)
+    if method == "auto":
+        method = "conv"
+    return blur_fft(img, kernels) if method == "fft" else blur_conv(img, kernels)
+
+
+def resize(img: Tensor, size: tuple[int, int] | None = None, scale_factor: float | None = None,
+           mode: str = "bilinear") -> Tensor:
+    """F.interpolate as Real-ESRGAN calls it: 'area' (adaptive average pooling), 'bilinear' or 'bicubic'
+    (a = -0.75, half-pixel centres, no antialiasing, so bicubic may overshoot [0, 1])."""
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
+    return F.interpolate(img, size=size, scale_factor=scale_factor, mode=mode)
+
+
+def _per_sample(v, n: int, like: Tensor) -> Tensor:
+    return torch.as_tensor(v, dtype=like.dtype).reshape(-1).expand(n).to(like.device).view(n, 1, 1, 1)
+
+
+def _bool_per_sample(v, n: int, device) -> Tensor:
+    return torch.as_tensor(v, dtype=torch.bool).reshape(-1).expand(n).to(device).view(n, 1, 1, 1)
+
+
+def gaussian_noise(img: Tensor, sigma, gray, generator: torch.Generator | None = None,
+                   unit_noise: Tensor | None = None) -> Tensor:
+    """clamp(img + n * sigma / 255, 0, 1) with n ~ N(0, 1) per pixel and channel; where gray[i], sample i
+    gets one noise plane for all channels. sigma (on the 0..255 scale) and gray are per sample. The
+    standard normals come from `generator` (on img's device) or are passed as `unit_noise` (img's shape)."""
+    n = img.shape[0]
+    if unit_noise is None:
+        unit_noise = torch.randn(img.shape, generator=generator, dtype=img.dtype, device=img.device)
+    noise = torch.where(_bool_per_sample(gray, n, img.device), unit_noise[:, :1], unit_noise)
+    return (img + noise * _per_sample(sigma, n, img) / 255).clamp_(0, 1)
+
+
+def quantize8(img: Tensor) -> Tensor:
+    """Round to the 8-bit grid: clamp(round(img * 255), 0, 255) / 255 (ties to even, like torch.round)."""
+    return (img * 255).round().clamp_(0, 255) / 255
+
+
+def gray(img: Tensor) -> Tensor:
+    """(N, 3, H, W) -> (N, 1, H, W) luma (torchvision's rgb_to_grayscale)."""
+    w = torch.tensor(_GRAY, dtype=img.dtype, device=img.device).view(1, 3, 1, 1)
+    return (img * w).sum(1, keepdim=True)
+
+
+def poisson_levels(img8: Tensor) -> Tensor:
+    """Real-ESRGAN's Poisson 'vals' per sample: the number of distinct 8-bit values in the sample
+    (all channels), rounded up to a power of two. A presence table filled by index, so no per-sample
+    loop and no device sync. img8: values on the 8-bit grid. Returns (N,) float."""
+    n = img8.shape[0]
+    codes = (img8.reshape(n, -1) * 255).round().long() + 256 * torch.arange(n, device=img8.device).view(-1, 1)
+    present = torch.zeros(n * 256, dtype=torch.bool, device=img8.device)
+    present.index_fill_(0, codes.reshape(-1), True)
+    count = present.view(n, 256).sum(1)
+    powers = 2 ** torch.arange(9, device=img8.device)                       # 1 .. 256
+    return powers[(powers.view(1, -1) < count.view(-1, 1)).sum(1)].to(img8.dtype)
+
+
+def _shot_noise(base8: Tensor, generator) -> Tensor:
+    """poisson(base * vals) / vals - base, vals = poisson_levels(base) per sample."""
+    vals = poisson_levels(base8).view(-1, 1, 1, 1)
+    return torch.poisson(base8 * vals, generator=generator) / vals - base8
+
+
+def poisson_noise(img: Tensor, scale, gray_noise, generator: torch.Generator | None = None) -> Tensor:
+    """Real-ESRGAN's shot noise: r = img on the 8-bit grid, noise = (poisson(r * vals) / vals - r) * scale,
+    result clamp(img + noise, 0, 1); for grey samples r is the luma and the noise is shared by all
+    channels. scale per sample; gray_noise per sample, read on the host (pass a CPU tensor or a list:
+    it only selects which samples take which path, so the colour samples draw 3 planes, grey ones 1)."""
+    n = img.shape[0]
+    is_gray = torch.as_tensor(gray_noise, dtype=torch.bool).reshape(-1).expand(n).cpu()
+    noise = torch.empty_like(img)
+    for flag in (False, True):                                             # two groups, not samples
+        idx = (is_gray == flag).nonzero().view(-1)
+        if idx.numel() == 0:
+            continue
+        part = img if idx.numel() == n else img.index_select(0, idx.to(img.device))
+        base = quantize8(gray(part) if flag else part)
+        shot = _shot_noise(base, generator).expand_as(part)
+        if idx.numel() == n:
+            noise = shot
+        else:
+            noise.index_copy_(0, idx.to(img.device), shot.contiguous())
+    return (img + noise * _per_sample(scale, n, img)).clamp_(0, 1)
