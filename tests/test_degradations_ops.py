@@ -109,3 +109,27 @@ def test_poisson_noise_uses_the_luma_on_the_8_bit_grid_for_grey_samples():
     assert torch.equal(out, img)                                 # scale 0: no change
     luma = 0.2989 * img[0, 0] + 0.587 * img[0, 1] + 0.114 * img[0, 2]
     torch.testing.assert_close(ops.gray(img)[0, 0], luma)
+
+
+def test_strided_blur_with_shifted_gaussian_is_blur_then_every_sf_th_pixel():
+    from sr_gan.degradations.kernels import shifted_gaussian_kernels
+    img = _photos(size=32)
+    k = shifted_gaussian_kernels(torch.tensor([0.8, 2.0]), 25, 1.5, torch.float64)
+    x = np.arange(25) - 12
+    ref_k = np.exp(-((x[None, :] - 1.5) ** 2 + (x[:, None] - 1.5) ** 2) / (2 * 0.8 ** 2))
+    np.testing.assert_allclose(k[0].numpy(), ref_k / ref_k.sum(), rtol=1e-12)
+    assert abs((k[1].numpy() * x[None, :]).sum() - 1.5) < 1e-9    # centre of mass at +1.5 columns
+    out = ops.blur_conv(img, k, stride=4)
+    for i in range(2):
+        ref = ndimage.correlate(_np(img[i]), k[i].numpy()[:, :, None], mode="mirror")[::4, ::4]
+        np.testing.assert_allclose(_np(out[i]), ref, atol=1e-12)
+
+
+def test_mixed_gaussian_noise_is_the_per_sample_matrix_times_the_normals():
+    img = _photos(size=16)
+    z = torch.randn(img.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    mix = torch.stack([torch.eye(3) * 0.05, torch.tensor([[0.02, 0, 0], [0.01, 0.03, 0], [0, 0.01, 0.02]])]).double()
+    out = ops.mixed_gaussian_noise(img, mix, unit_noise=z)
+    for i in range(2):
+        noise = np.einsum("ij,jhw->ihw", mix[i].numpy(), z[i].numpy())
+        np.testing.assert_allclose(out[i].numpy(), np.clip(img[i].numpy() + noise, 0, 1), atol=1e-15)

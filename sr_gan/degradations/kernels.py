@@ -106,6 +106,16 @@ def sinc_kernels(sizes: Tensor, omega_c, pad_to: int | None = None, dtype=torch.
     return _finish(val, sizes, k, dtype)
 
 
+def shifted_gaussian_kernels(sigma, size: int, shift: float, dtype=torch.float32) -> Tensor:
+    """Isotropic Gaussians whose centre sits `shift` pixels right of and below the grid centre, normalised:
+    blurring with one and keeping every sf-th pixel, shift = (sf - 1) / 2, averages around the centre of
+    each sf x sf block (BSRGAN's shifted kernel + nearest downsampling)."""
+    s = torch.as_tensor(sigma, dtype=torch.float64).reshape(-1, 1, 1)
+    x, y = _grid(size, s.device)
+    k = torch.exp(-((x - shift) ** 2 + (y - shift) ** 2) / (2 * s * s))
+    return (k / k.sum(dim=(1, 2), keepdim=True)).to(dtype)
+
+
 def pulse_kernels(n: int, pad_to: int, dtype=torch.float32, device=None) -> Tensor:
     """The identity kernel (1 at the centre): Real-ESRGAN's `pulse_tensor` when no final sinc is drawn."""
     out = torch.zeros(n, pad_to, pad_to, dtype=dtype, device=device)

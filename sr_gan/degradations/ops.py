@@ -36,13 +36,15 @@ def _fft_size(n: int) -> int:
     return best
 
 
-def blur_conv(img: Tensor, kernels: Tensor) -> Tensor:
-    """`blur` as one grouped convolution (each channel of sample i with kernels[i])."""
+def blur_conv(img: Tensor, kernels: Tensor, stride: int = 1) -> Tensor:
+    """`blur` as one grouped convolution (each channel of sample i with kernels[i]); with stride s only
+    every s-th output row and column (from the first) is computed: blur followed by x[..., ::s, ::s]."""
     n, c, h, w = img.shape
     k = kernels.shape[-1]
     x = reflect_pad(img, k // 2, k // 2)
     weight = kernels.to(img.dtype).expand(n, k, k).repeat_interleave(c, 0).unsqueeze(1)
-    return F.conv2d(x.reshape(1, n * c, *x.shape[-2:]), weight, groups=n * c).view(n, c, h, w)
+    out = F.conv2d(x.reshape(1, n * c, *x.shape[-2:]), weight, stride=stride, groups=n * c)
+    return out.view(n, c, *out.shape[-2:])
 
 
 def blur_fft(img: Tensor, kernels: Tensor) -> Tensor:
@@ -122,6 +124,17 @@ def gaussian_noise(img: Tensor, sigma, gray, generator: torch.Generator | None =
         unit_noise = torch.randn(img.shape, generator=generator, dtype=img.dtype, device=img.device)
     noise = torch.where(_bool_per_sample(gray, n, img.device), unit_noise[:, :1], unit_noise)
     return (img + noise * _per_sample(sigma, n, img) / 255).clamp_(0, 1)
+
+
+def mixed_gaussian_noise(img: Tensor, mix: Tensor, generator: torch.Generator | None = None,
+                         unit_noise: Tensor | None = None) -> Tensor:
+    """clamp(img + mix[i] @ z, 0, 1) per pixel, z ~ N(0, I_3): noise with covariance mix[i] mix[i]^T per
+    sample (BSRGAN's colour, grey and cross-channel-correlated Gaussian noise are all such mixes:
+    sigma I, sigma [1 0 0]^T broadcast, and L U^T sqrt(D)). mix: (N, 3, 3), on the 0..1 scale."""
+    if unit_noise is None:
+        unit_noise = torch.randn(img.shape, generator=generator, dtype=img.dtype, device=img.device)
+    noise = torch.einsum("nij,njhw->nihw", mix.to(img), unit_noise)
+    return (img + noise).clamp_(0, 1)
 
 
 def quantize8(img: Tensor) -> Tensor:

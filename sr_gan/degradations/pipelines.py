@@ -14,10 +14,11 @@ from ..errors import OptionError
 from ..registry import DEGRADATIONS
 from . import checks
 from .jpeg import jpeg
-from .kernels import KERNEL_TYPES
-from .ops import blur, gaussian_noise, poisson_noise, quantize8, resize
+from ..data.bicubic import imresize_torch
+from .kernels import shifted_gaussian_kernels
+from .ops import blur, blur_conv, gaussian_noise, mixed_gaussian_noise, poisson_noise, quantize8, resize
 from .pool import TrainingPairPool
-from .sampler import Noise, sample_realesrgan
+from .sampler import Noise, sample_bsrgan, sample_realesrgan
 from .usm import usm_sharp
 
 ALL_KERNELS = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
@@ -42,6 +43,28 @@ def crop_batch(x: Tensor, top: Tensor, left: Tensor, size: int) -> Tensor:
     cols = (left.to(x.device).view(n, 1) + ar).view(n, 1, size)
     idx = torch.arange(n, device=x.device).view(n, 1, 1)
     return x.permute(0, 2, 3, 1)[idx, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def lr_size(hr: Tensor, scale: int, gt_size: "int | None") -> tuple[int, int]:
+    """(h, w) of the LR batch before the final crop, after checking the HR batch's size."""
+    h, w = hr.shape[-2:]
+    if gt_size is not None and (h < gt_size or w < gt_size):
+        raise OptionError(f"degradation.gt_size: {gt_size} is larger than the HR batch ({h} x {w})")
+    if gt_size is None and (h % scale or w % scale):
+        raise OptionError(f"degradation.gt_size: HR batch {h} x {w} is not a multiple of scale {scale}; set gt_size to crop")
+    return h // scale, w // scale
+
+
+def finish(lr: Tensor, hr: Tensor, hr_usm: Tensor, p, scale: int, gt_size: "int | None") -> Degraded:
+    """The per-sample final crop (LR patch gt_size // scale at the drawn corner, HR at scale times it)."""
+    if gt_size is not None and tuple(hr.shape[-2:]) != (gt_size, gt_size):
+        lp = gt_size // scale
+        lr = crop_batch(lr, p.crop_top, p.crop_left, lp)
+        top, left = p.crop_top * scale, p.crop_left * scale
+        same = hr_usm is hr
+        hr = crop_batch(hr, top, left, gt_size)
+        hr_usm = hr if same else crop_batch(hr_usm, top, left, gt_size)
+    return Degraded(lr.contiguous(), hr, hr_usm, p.describe())
 
 
 def add_noise(img: Tensor, noise: Noise, generator: torch.Generator) -> Tensor:
@@ -138,14 +161,7 @@ class RealESRGANDegradation:
         return TrainingPairPool(self.queue_size) if self.queue_size else None
 
     def lr_size(self, hr: Tensor) -> tuple[int, int]:
-        """(h, w) of the LR batch before the final crop, after checking the HR batch's size."""
-        h, w = hr.shape[-2:]
-        if self.gt_size is not None and (h < self.gt_size or w < self.gt_size):
-            raise OptionError(f"degradation.gt_size: {self.gt_size} is larger than the HR batch ({h} x {w})")
-        if self.gt_size is None and (h % self.scale or w % self.scale):
-            raise OptionError(f"degradation.gt_size: HR batch {h} x {w} is not a multiple of scale {self.scale}; "
-                              "set gt_size to crop")
-        return h // self.scale, w // self.scale
+        return lr_size(hr, self.scale, self.gt_size)
 
     @torch.no_grad()
     def __call__(self, hr: Tensor, generator: torch.Generator) -> Degraded:
@@ -175,11 +191,81 @@ class RealESRGANDegradation:
         else:
             out = jpeg(out, p.jpeg2)
             out = blur(_resize_to(out, lr_size, p.final_mode), sinc, sizes=p.final_sinc.sizes)
-        lr = quantize8(out)
-        if self.gt_size is not None and (h, w) != (self.gt_size, self.gt_size):
-            lp = self.gt_size // self.scale
-            lr = crop_batch(lr, p.crop_top, p.crop_left, lp)
-            top, left = p.crop_top * self.scale, p.crop_left * self.scale
-            hr = crop_batch(hr, top, left, self.gt_size)
-            hr_usm = crop_batch(hr_usm, top, left, self.gt_size) if self.usm else hr
-        return Degraded(lr.contiguous(), hr, hr_usm, p.describe())
+        return finish(quantize8(out), hr, hr_usm, p, self.scale, self.gt_size)
+
+
+@DEGRADATIONS.register("bsrgan")
+@dataclass
+class BSRGANDegradation:
+    """BSRGAN's degradation (Zhang et al., ICCV 2021; KAIR utils_blindsr.degradation_bsrgan), batched:
+    for x4, with probability scale2_prob first halve (antialiased MATLAB bicubic or an F.interpolate
+    mode, 1/2 each); then in a random order per batch (downsample2 kept before downsample3): two blurs
+    (isotropic or anisotropic Gaussian per sample), downsample2 (resize by 1/U(1, 2 sf), or with
+    probability downsample_blur_prob a shifted Gaussian blur + nearest subsampling by sf), downsample3
+    (resize to HR/scale), Gaussian noise (level ~ randint(noise_range), colour / grey / cross-channel
+    correlated with probabilities 0.4 / 0.4 / 0.2), JPEG (with probability jpeg_prob); a final JPEG;
+    8-bit rounding; random crop of gt_size. Per sample: kernels, noise, JPEG; per batch: order and sizes.
+    Simplifications against KAIR: the camera-ISP noise step is left out (it needs a trained ISP model);
+    resizes are F.interpolate (cv2's INTER_AREA differs on fractional factors); the correlated noise's
+    covariance is L^2 U^T D U without KAIR's element-wise abs (which can make it indefinite); the
+    shifted kernel is evaluated at the shifted grid instead of interpolated; sigmas are floored at 1e-3.
+    usm sharpens HR before degrading it and is returned as hr_usm (BSRGAN itself does not; off)."""
+    scale: int = 4
+    gt_size: int | None = 256
+    usm: bool = False
+    queue_size: int = 0
+    scale2_prob: float = 0.25
+    downsample_blur_prob: float = 0.25
+    noise_range: list[int] = (2, 25)
+    jpeg_range: list[int] = (30, 95)
+    jpeg_prob: float = 0.9
+
+    def __post_init__(self):
+        checks.number("scale", self.scale, 1, 16, integer=True)
+        self.gt_size = checks.gt_size(self.gt_size, self.scale)
+        checks.flag("usm", self.usm)
+        checks.number("queue_size", self.queue_size, 0, integer=True)
+        checks.prob("scale2_prob", self.scale2_prob)
+        checks.prob("downsample_blur_prob", self.downsample_blur_prob)
+        self.noise_range = checks.value_range("noise_range", self.noise_range, lo=0, hi=255, integer=True)
+        self.jpeg_range = checks.value_range("jpeg_range", self.jpeg_range, lo=1, hi=100, integer=True)
+        checks.prob("jpeg_prob", self.jpeg_prob)
+
+    make_pool = RealESRGANDegradation.make_pool
+
+    @torch.no_grad()
+    def __call__(self, hr: Tensor, generator: torch.Generator) -> Degraded:
+        n, _, h, w = hr.shape
+        size = lr_size(hr, self.scale, self.gt_size)
+        p = sample_bsrgan(self, n, size, generator)
+        dev, dt = hr.device, hr.dtype
+        noise_gen = torch.Generator(device=dev).manual_seed(p.noise_seed)
+        hr_usm = usm_sharp(hr) if self.usm else hr
+        out, sf = hr_usm, self.scale
+        if p.halve:
+            sf = 2
+            if p.halve_mode == "matlab":
+                out = imresize_torch(out, 0.5).clamp(0, 1)
+            else:
+                out = resize(out, size=(int(1 / 2 * out.shape[-2]), int(1 / 2 * out.shape[-1])), mode=p.halve_mode).clamp(0, 1)
+        for op in p.order:
+            if op in ("blur1", "blur2"):
+                k = p.kernel1 if op == "blur1" else p.kernel2
+                out = blur(out, k.build(25, dt, dev), sizes=k.sizes)
+            elif op == "downsample2":
+                if p.down2_resize:
+                    f = p.down2_factor
+                    out = resize(out, size=(int(1 / f * out.shape[-2]), int(1 / f * out.shape[-1])), mode=p.down2_mode)
+                else:
+                    k = shifted_gaussian_kernels(p.down2_sigma, 25, (sf - 1) / 2, dt).to(dev)
+                    out = blur_conv(out, k, stride=sf)
+                out = out.clamp(0, 1)
+            elif op == "downsample3":                          # to HR / scale (KAIR: size before
+                out = _resize_to(out, size, p.down3_mode).clamp(0, 1)  # downsample2 / sf, the same here)
+            elif op == "noise":
+                out = mixed_gaussian_noise(out, p.noise_mix.to(dt), noise_gen)
+            elif op == "jpeg":
+                apply = p.jpeg_apply.to(dev).view(n, 1, 1, 1)
+                out = torch.where(apply, jpeg(out, p.jpeg_quality), out) if bool(p.jpeg_apply.any()) else out
+        out = jpeg(out, p.final_quality)
+        return finish(quantize8(out), hr, hr_usm, p, self.scale, self.gt_size)

@@ -242,3 +242,105 @@ def sample_realesrgan(opt, n: int, lr_size: tuple[int, int], generator: torch.Ge
         top, left = d.randint(n, 0, lr_size[0] - lp), d.randint(n, 0, lr_size[1] - lp)
     return RealESRGANParams(k1, k2, final, r1, n1, j1, second_blur, r2, n2, j2, sinc_first, final_mode,
                             top, left, d.seed())
+
+
+# ------------------------------------------------------------------------------------------- BSRGAN
+BSRGAN_OPS = ("blur1", "blur2", "downsample2", "downsample3", "noise", "jpeg")
+
+
+def sample_bsrgan_kernels(d: Draw, n: int, sf: int) -> KernelParams:
+    """KAIR's add_blur(sf): with probability 1/2 an anisotropic Gaussian with eigenvalues (variances)
+    l1, l2 ~ U(0, 4 + sf) and angle ~ U(0, pi), else an isotropic one with sigma ~ U(0, 2 + 0.2 sf);
+    size 2 * randint(2, 11) + 3 (7..25). Sigmas are floored at 1e-3 (a pulse) instead of dividing by 0."""
+    aniso = d.bernoulli(n, 0.5)
+    sizes = 2 * d.randint(n, 2, 11) + 3
+    theta = d.uniform(n, 0, math.pi)
+    l1, l2 = d.uniform(n, 0, 4.0 + sf), d.uniform(n, 0, 4.0 + sf)
+    sig = d.uniform(n, 0, 2.0 + 0.2 * sf)
+    sx = torch.where(aniso, l1.sqrt(), sig).clamp_min(1e-3)
+    sy = torch.where(aniso, l2.sqrt(), sig).clamp_min(1e-3)
+    theta = torch.where(aniso, theta, torch.zeros_like(theta))
+    ones = torch.ones(n, dtype=torch.float64)
+    return KernelParams(torch.full((n,), GAUSSIAN), sizes, sx, sy, theta, ones, ones,
+                        ["aniso" if a else "iso" for a in aniso.tolist()])
+
+
+@dataclass
+class BSRGANParams:
+    """Everything random about one batch of the `bsrgan` pipeline."""
+    halve: bool                 # downsample1: x4 models first halve with probability scale2_prob
+    halve_mode: str             # 'matlab' (antialiased bicubic) or an F.interpolate mode
+    order: list[str]            # BSRGAN_OPS shuffled, downsample2 before downsample3
+    kernel1: KernelParams
+    kernel2: KernelParams
+    down2_resize: bool          # resize by 1/U(1, 2 sf), else shifted Gaussian blur + nearest subsampling
+    down2_factor: float
+    down2_mode: str
+    down2_sigma: Tensor         # per sample, for the blur + subsample branch
+    down3_mode: str
+    noise_kind: list[str]       # per sample: 'color' | 'gray' | 'correlated'
+    noise_level: Tensor         # per sample, 0..255 scale
+    noise_mix: Tensor           # (N, 3, 3) noise = mix @ N(0, I)
+    jpeg_apply: Tensor          # per sample: the in-shuffle JPEG happens
+    jpeg_quality: Tensor
+    final_quality: Tensor
+    crop_top: Tensor | None
+    crop_left: Tensor | None
+    noise_seed: int = 0
+
+    def describe(self) -> list[dict]:
+        out = []
+        for i in range(len(self.jpeg_quality)):
+            s = {"downsample1": self.halve_mode if self.halve else None, "order": list(self.order),
+                 "blur1": self.kernel1.describe(i), "blur2": self.kernel2.describe(i),
+                 "downsample2": ({"resize": self.down2_factor, "mode": self.down2_mode} if self.down2_resize
+                                 else {"shifted_gaussian_sigma": float(self.down2_sigma[i])}),
+                 "downsample3": self.down3_mode,
+                 "noise": {"type": self.noise_kind[i], "level": float(self.noise_level[i])},
+                 "jpeg": float(self.jpeg_quality[i]) if self.jpeg_apply[i] else None,
+                 "final_jpeg": float(self.final_quality[i])}
+            if self.crop_top is not None:
+                s["crop_lr"] = [int(self.crop_top[i]), int(self.crop_left[i])]
+            out.append(s)
+        return out
+
+
+def sample_bsrgan(opt, n: int, lr_size: tuple[int, int], generator: torch.Generator) -> BSRGANParams:
+    """KAIR's degradation_bsrgan (utils_blindsr.py), batched: the order, resizes and their modes per
+    batch, kernels, noise and JPEG per sample. `opt`: BSRGANDegradation's fields."""
+    d = Draw(generator)
+    halve = opt.scale == 4 and bool(d.bernoulli(1, opt.scale2_prob))
+    matlab = bool(d.bernoulli(1, 0.5))
+    halve_mode = RESIZE_MODES[int(d.randint(1, 0, 2))]
+    sf = 2 if halve else opt.scale
+    order = [BSRGAN_OPS[i] for i in torch.randperm(len(BSRGAN_OPS), generator=d.g).tolist()]
+    i2, i3 = order.index("downsample2"), order.index("downsample3")
+    if i2 > i3:                                                     # keep downsample3 after downsample2
+        order[i2], order[i3] = order[i3], order[i2]
+    k1, k2 = sample_bsrgan_kernels(d, n, sf), sample_bsrgan_kernels(d, n, sf)
+    down2_resize = bool(d.bernoulli(1, 1 - opt.downsample_blur_prob))
+    down2_factor = float(d.uniform(1, 1, 2 * sf))
+    down2_mode = RESIZE_MODES[int(d.randint(1, 0, 2))]
+    down2_sigma = d.uniform(n, 0.1, 0.6 * sf)
+    down3_mode = RESIZE_MODES[int(d.randint(1, 0, 2))]
+    level = d.randint(n, int(opt.noise_range[0]), int(opt.noise_range[1])).to(torch.float64)
+    r = d.uniform(n, 0, 1)
+    diag = d.uniform(3 * n, 0, 1).view(n, 3)
+    basis = torch.linalg.svd(torch.rand(n, 3, 3, generator=d.g, dtype=torch.float64))[0]   # scipy.linalg.orth
+    eye = torch.eye(3, dtype=torch.float64)
+    grey = torch.zeros(3, 3, dtype=torch.float64)
+    grey[:, 0] = 1
+    sigma = (level / 255).view(n, 1, 1)
+    corr = opt.noise_range[1] / 255 * basis.transpose(1, 2) @ torch.diag_embed(diag.sqrt())
+    kind = torch.where(r > 0.6, 0, torch.where(r < 0.4, 1, 2))
+    mix = torch.where(kind.view(n, 1, 1) == 0, sigma * eye, torch.where(kind.view(n, 1, 1) == 1, sigma * grey, corr))
+    jpeg_apply = d.bernoulli(n, opt.jpeg_prob)
+    jq = d.randint(n, int(opt.jpeg_range[0]), int(opt.jpeg_range[1])).to(torch.float64)
+    fq = d.randint(n, int(opt.jpeg_range[0]), int(opt.jpeg_range[1])).to(torch.float64)
+    top = left = None
+    if opt.gt_size is not None:
+        lp = opt.gt_size // opt.scale
+        top, left = d.randint(n, 0, lr_size[0] - lp), d.randint(n, 0, lr_size[1] - lp)
+    return BSRGANParams(halve, "matlab" if matlab else halve_mode, order, k1, k2, down2_resize, down2_factor,
+                        down2_mode, down2_sigma, down3_mode, [("color", "gray", "correlated")[int(k)] for k in kind],
+                        level, mix, jpeg_apply, jq, fq, top, left, d.seed())
