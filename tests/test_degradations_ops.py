@@ -114,7 +114,7 @@ def test_poisson_noise_uses_the_luma_on_the_8_bit_grid_for_grey_samples():
 def test_strided_blur_with_shifted_gaussian_is_blur_then_every_sf_th_pixel():
     from sr_gan.degradations.kernels import shifted_gaussian_kernels
     img = _photos(size=32)
-    k = shifted_gaussian_kernels(torch.tensor([0.8, 2.0]), 25, 1.5, torch.float64)
+    k = shifted_gaussian_kernels(torch.tensor([0.8, 2.0], dtype=torch.float64), 25, 1.5, torch.float64)
     x = np.arange(25) - 12
     ref_k = np.exp(-((x[None, :] - 1.5) ** 2 + (x[:, None] - 1.5) ** 2) / (2 * 0.8 ** 2))
     np.testing.assert_allclose(k[0].numpy(), ref_k / ref_k.sum(), rtol=1e-12)
