@@ -118,7 +118,7 @@ def test_strided_blur_with_shifted_gaussian_is_blur_then_every_sf_th_pixel():
     x = np.arange(25) - 12
     ref_k = np.exp(-((x[None, :] - 1.5) ** 2 + (x[:, None] - 1.5) ** 2) / (2 * 0.8 ** 2))
     np.testing.assert_allclose(k[0].numpy(), ref_k / ref_k.sum(), rtol=1e-12)
-    assert abs((k[1].numpy() * x[None, :]).sum() - 1.5) < 1e-9    # centre of mass at +1.5 columns
+    assert abs((k[1].numpy() * x[None, :]).sum() - 1.5) < 1e-6    # centre of mass at +1.5 columns (tails cut)
     out = ops.blur_conv(img, k, stride=4)
     for i in range(2):
         ref = ndimage.correlate(_np(img[i]), k[i].numpy()[:, :, None], mode="mirror")[::4, ::4]
