@@ -6,7 +6,7 @@ import torch
 from scipy import ndimage
 from skimage import data
 
-from sr_gan.degradations import ops
+from sr_gan.degradations import filters, ops
 from sr_gan.degradations.kernels import gaussian_kernels, sinc_kernels
 
 
@@ -25,7 +25,7 @@ def test_blur_matches_cv2_filter2d_reflect101_per_sample(method):
     img = _photos()
     k = torch.cat([gaussian_kernels(torch.tensor([21]), 3.0, 1.0, 0.7, dtype=torch.float64),
                    sinc_kernels(torch.tensor([21]), torch.tensor([1.3]), dtype=torch.float64)])
-    out = ops.blur(img, k, method=method)
+    out = filters.blur(img, k, method=method)
     for i in range(2):
         ref = cv2.filter2D(_np(img[i]), -1, k[i].numpy(), borderType=cv2.BORDER_REFLECT_101)
         np.testing.assert_allclose(_np(out[i]), ref, atol=1e-12)
@@ -35,19 +35,19 @@ def test_blur_grouped_by_size_equals_full_padded_kernels_and_handles_tiny_images
     img = _photos(size=9, dtype=torch.float32)                  # smaller than the 21-tap kernel's reach
     sizes = torch.tensor([7, 21])
     k = gaussian_kernels(sizes, torch.tensor([1.0, 4.0]), torch.tensor([2.0, 4.0]), torch.tensor([0.3, 0.0]), pad_to=21)
-    grouped = ops.blur(img, k, sizes=sizes)
+    grouped = filters.blur(img, k, sizes=sizes)
     for i in range(2):
         ref = ndimage.correlate(_np(img[i]).astype(np.float64), k[i].numpy()[:, :, None].astype(np.float64), mode="mirror")
         np.testing.assert_allclose(_np(grouped[i]), ref, atol=2e-6)
-    torch.testing.assert_close(grouped, ops.blur(img, k, method="fft"), atol=2e-6, rtol=0)
+    torch.testing.assert_close(grouped, filters.blur(img, k, method="fft"), atol=2e-6, rtol=0)
 
 
 def test_pulse_blur_is_exactly_the_identity():
     img = _photos(dtype=torch.float32)
     k = torch.zeros(2, 21, 21)
     k[:, 10, 10] = 1
-    assert torch.equal(ops.blur(img, k, sizes=torch.tensor([1, 1])), img)
-    assert torch.equal(ops.blur(img, k, method="conv"), img)
+    assert torch.equal(filters.blur(img, k, sizes=torch.tensor([1, 1])), img)
+    assert torch.equal(filters.blur(img, k, method="conv"), img)
 
 
 def test_resize_modes_match_opencv():
@@ -119,7 +119,7 @@ def test_strided_blur_with_shifted_gaussian_is_blur_then_every_sf_th_pixel():
     ref_k = np.exp(-((x[None, :] - 1.5) ** 2 + (x[:, None] - 1.5) ** 2) / (2 * 0.8 ** 2))
     np.testing.assert_allclose(k[0].numpy(), ref_k / ref_k.sum(), rtol=1e-12)
     assert abs((k[1].numpy() * x[None, :]).sum() - 1.5) < 1e-6    # centre of mass at +1.5 columns (tails cut)
-    out = ops.blur_conv(img, k, stride=4)
+    out = filters.blur_conv(img, k, stride=4)
     for i in range(2):
         ref = ndimage.correlate(_np(img[i]), k[i].numpy()[:, :, None], mode="mirror")[::4, ::4]
         np.testing.assert_allclose(_np(out[i]), ref, atol=1e-12)
@@ -133,3 +133,13 @@ def test_mixed_gaussian_noise_is_the_per_sample_matrix_times_the_normals():
     for i in range(2):
         noise = np.einsum("ij,jhw->ihw", mix[i].numpy(), z[i].numpy())
         np.testing.assert_allclose(out[i].numpy(), np.clip(img[i].numpy() + noise, 0, 1), atol=1e-15)
+
+
+def test_separable_blur_both_paths_match_cv2_gaussian_blur():
+    from sr_gan.degradations.usm import gaussian_kernel_1d
+    k = gaussian_kernel_1d(51, dtype=torch.float64)
+    for size in (40, 136):                                       # banded matmul / per-sample FFT
+        img = torch.from_numpy(data.coffee()[:size, :size + 8].astype(np.float64) / 255).permute(2, 0, 1)[None]
+        out = filters.separable_blur(img, k)[0]
+        ref = cv2.GaussianBlur(_np(img[0]), (51, 51), 0, borderType=cv2.BORDER_REFLECT_101)
+        np.testing.assert_allclose(_np(out), ref, atol=1e-12)

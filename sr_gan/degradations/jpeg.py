@@ -4,7 +4,8 @@ Real-ESRGAN simulates JPEG with DiffJPEG (float colour conversion, no chroma fil
 factors, nearest chroma upsampling), which looks unlike the files people actually upscale. This one
 follows libjpeg(-turbo), the codec behind cv2.imencode / PIL, step by step:
 
-* 8-bit input (a JPEG file holds 8-bit samples), libjpeg's fixed-point RGB -> YCbCr (jccolor.c);
+* 8-bit input (a JPEG file holds 8-bit samples), libjpeg's fixed-point RGB -> YCbCr (jccolor.c),
+  computed on integers held in float32 (exact: every partial sum stays below 2^24);
 * 4:2:0 chroma: 2x2 box average with libjpeg's alternating 1,2 rounding bias (jcsample.c), edges
   replicated the way libjpeg pads partial MCUs (right edge at full resolution, bottom edge after
   downsampling);
@@ -128,23 +129,33 @@ def _round_half_up(x: Tensor) -> Tensor:
     return torch.floor_(x.add_(0.5))
 
 
-def rgb_to_ycbcr(rgb: Tensor) -> Tensor:
-    """libjpeg's encoder colour conversion on 8-bit integers: (N, 3, H, W) int32 0..255 -> Y, Cb, Cr."""
+def _descale(x: Tensor, bits: int) -> Tensor:
+    """In place: floor(x / 2^bits), libjpeg's RIGHT_SHIFT (exact on integers held in floats)."""
+    return x.mul_(2.0 ** -bits).floor_()
+
+
+def rgb_to_ycbcr(rgb: Tensor) -> tuple[Tensor, Tensor]:
+    """libjpeg's encoder colour conversion (jccolor.c) on integer samples held in float32: (N, 3, H, W)
+    0..255 -> Y (N, H, W), CbCr (N, 2, H, W). Every partial sum is an integer below 2^24, so float32
+    is exact, and elementwise ops keep it so on any device (no TF32 matmuls)."""
     r, g, b = rgb.unbind(1)
-    y = (_fix(0.299) * r + _fix(0.587) * g + _fix(0.114) * b + 32768) >> 16
-    cb = (-_fix(0.16874) * r - _fix(0.33126) * g + _fix(0.5) * b + (128 << 16) + 32767) >> 16
-    cr = (_fix(0.5) * r - _fix(0.41869) * g - _fix(0.08131) * b + (128 << 16) + 32767) >> 16
-    return torch.stack((y, cb, cr), 1)
+    y = torch.mul(r, _fix(0.299)).add_(g, alpha=_fix(0.587)).add_(b, alpha=_fix(0.114)).add_(32768)
+    cbcr = torch.empty((rgb.shape[0], 2, *rgb.shape[2:]), dtype=rgb.dtype, device=rgb.device)
+    cb = torch.mul(b, _fix(0.5), out=cbcr[:, 0]).sub_(r, alpha=_fix(0.16874)).sub_(g, alpha=_fix(0.33126))
+    cr = torch.mul(r, _fix(0.5), out=cbcr[:, 1]).sub_(g, alpha=_fix(0.41869)).sub_(b, alpha=_fix(0.08131))
+    cb.add_((128 << 16) + 32767), cr.add_((128 << 16) + 32767)
+    return _descale(y, 16), _descale(cbcr, 16)
 
 
-def ycbcr_to_rgb(ycc: Tensor) -> Tensor:
-    """libjpeg's decoder colour conversion (jdcolor.c tables, range-limited): int32 -> int32 0..255."""
-    y, cb, cr = ycc.unbind(1)
-    x_cb, x_cr = cb - 128, cr - 128
-    r = y + ((_fix(1.402) * x_cr + 32768) >> 16)
-    g = y + ((-_fix(0.34414) * x_cb + 32768 - _fix(0.71414) * x_cr) >> 16)
-    b = y + ((_fix(1.772) * x_cb + 32768) >> 16)
-    return torch.stack((r, g, b), 1).clamp(0, 255)
+def ycbcr_to_rgb(y: Tensor, cbcr: Tensor) -> Tensor:
+    """libjpeg's decoder colour conversion (jdcolor.c tables, range-limited), float32 integers:
+    Y (N, H, W), CbCr (N, 2, H, W) -> (N, 3, H, W) 0..255."""
+    x_cb, x_cr = (cbcr - 128).unbind(1)
+    out = torch.empty((y.shape[0], 3, *y.shape[1:]), dtype=y.dtype, device=y.device)
+    torch.add(y, _descale(x_cr * _fix(1.402) + 32768, 16), out=out[:, 0])
+    torch.add(y, _descale((x_cb * -_fix(0.34414)).sub_(x_cr, alpha=_fix(0.71414)).add_(32768), 16), out=out[:, 1])
+    torch.add(y, _descale(x_cb * _fix(1.772) + 32768, 16), out=out[:, 2])
+    return out.clamp_(0, 255)
 
 
 def _replicate(x: Tensor, bottom: int, right: int) -> Tensor:
@@ -152,8 +163,8 @@ def _replicate(x: Tensor, bottom: int, right: int) -> Tensor:
     if bottom == 0 and right == 0:
         return x
     shape = x.shape
-    x = F.pad(x.reshape(-1, 1, *shape[-2:]).float(), (0, right, 0, bottom), mode="replicate")
-    return x.to(torch.int32).reshape(*shape[:-2], *x.shape[-2:])
+    x = F.pad(x.reshape(-1, 1, *shape[-2:]), (0, right, 0, bottom), mode="replicate")
+    return x.reshape(*shape[:-2], *x.shape[-2:])
 
 
 def downsample_420(c: Tensor) -> Tensor:
@@ -162,58 +173,58 @@ def downsample_420(c: Tensor) -> Tensor:
     h, w = c.shape[-2:]
     hb, wb = -(-h // 16), -(-w // 16)
     c = _replicate(c, h % 2, 16 * wb - w)                       # rows to even, columns to the MCU
-    s = c[..., 0::2, 0::2] + c[..., 0::2, 1::2] + c[..., 1::2, 0::2] + c[..., 1::2, 1::2]
-    bias = torch.tensor([1, 2], dtype=s.dtype, device=s.device).repeat(s.shape[-1] // 2)
-    s = (s + bias) >> 2
-    return _replicate(s, 8 * hb - s.shape[-2], 0)              # then downsampled rows to the MCU
+    s = c[..., 0::2, 0::2] + c[..., 0::2, 1::2]
+    s.add_(c[..., 1::2, 0::2]).add_(c[..., 1::2, 1::2])
+    s.view(*s.shape[:-1], -1, 2).add_(torch.tensor([1.0, 2.0], dtype=s.dtype, device=s.device))
+    return _replicate(_descale(s, 2), 8 * hb - s.shape[-2], 0)  # then downsampled rows to the MCU
 
 
 def upsample_420_fancy(c: Tensor, h: int, w: int) -> Tensor:
     """libjpeg's h2v2 'fancy' upsampling: triangle filter (9/16, 3/16, 3/16, 1/16) with libjpeg's
     rounding (+8 / +7), edges replicated at the real chroma size ceil(h/2) x ceil(w/2) -> (N, h, w)."""
     hc, wc = -(-h // 2), -(-w // 2)
-    c = c[..., :hc, :wc]
-    p = F.pad(c.unsqueeze(1).float(), (1, 1, 1, 1), mode="replicate").squeeze(1).to(torch.int32)
-    mid = 3 * p[..., 1:-1, :]
-    up, down = mid + p[..., :-2, :], mid + p[..., 2:, :]       # column sums for output rows 2i, 2i+1
-    rows = torch.stack((up, down), -2).flatten(-3, -2)           # (N, 2hc, wc + 2)
-    centre = 3 * rows[..., 1:-1]
-    even = (centre + rows[..., :-2] + 8) >> 4
-    odd = (centre + rows[..., 2:] + 7) >> 4
-    out = torch.stack((even, odd), -1).flatten(-2)               # (N, 2hc, 2wc)
-    return out[..., :h, :w]
+    p = F.pad(c[..., :hc, :wc].unsqueeze(1), (1, 1, 1, 1), mode="replicate").squeeze(1)
+    rows = torch.empty((c.shape[0], hc, 2, wc + 2), dtype=c.dtype, device=c.device)
+    mid = p[..., 1:-1, :] * 3
+    torch.add(mid, p[..., :-2, :], out=rows[:, :, 0])          # column sums for output rows 2i, 2i+1
+    torch.add(mid, p[..., 2:, :], out=rows[:, :, 1])
+    rows = rows.view(c.shape[0], 2 * hc, wc + 2)
+    out = torch.empty((c.shape[0], 2 * hc, wc, 2), dtype=c.dtype, device=c.device)
+    centre = rows[..., 1:-1] * 3
+    torch.add(centre, rows[..., :-2], out=out[..., 0]).add_(8)
+    torch.add(centre, rows[..., 2:], out=out[..., 1]).add_(7)
+    return _descale(out.view(c.shape[0], 2 * hc, 2 * wc), 4)[..., :h, :w]
 
 
 def _code_plane(plane: Tensor, table: Tensor) -> Tensor:
     """Encode + decode one component plane (N, H, W) (H, W multiples of 8, integers 0..255) with
-    per-image (N, 64) tables: the decoder's output samples 0..255 (float64). Rows of 8 are transformed
+    per-image (N, 64) tables: the decoder's output samples 0..255 (float32). Rows of 8 are transformed
     in place of whole blocks, so no block reshuffling is needed: a (N, H, W/8, 8) view transforms
     along block columns, a (N, H/8, 8, W) view along block rows."""
     n, h, w = plane.shape
     f1, f2, i1, i2 = _islow_matrices(str(plane.device))
-    x = plane.to(torch.float64) - 128
+    x = plane.to(torch.float64).sub_(128)
     x = _round_half_up(x.view(n, h, w // 8, 8) @ f1.T)                       # forward, along rows
     x = _round_half_up(f2 @ x.view(n * h // 8, 8, w))                          # forward, along columns
     q = table.to(torch.float64).view(n, 1, 8, 1, 8)
     x = x.view(n, h // 8, 8, w // 8, 8)
-    x = torch.sign(x) * torch.floor((x.abs() + 4 * q) / (8 * q)) * q          # quantise, dequantise
+    # quantise (jcdctmgr.c: half away from zero) and dequantise; floor(a / d) is exact for these integers
+    x = x.abs().add_(4 * q).div_(8 * q).floor_().mul_(q).copysign_(x)
     x = _round_half_up(i1 @ x.view(n * h // 8, 8, w))                          # inverse, along columns
     x = _round_half_up(x.view(n, h, w // 8, 8) @ i2.T)                         # inverse, along rows
-    return x.add_(128).clamp_(0, 255).view(n, h, w)
+    return x.add_(128).clamp_(0, 255).view(n, h, w).to(torch.float32)
 
 
 def jpeg(img: Tensor, quality) -> Tensor:
     """JPEG round trip of an (N, 3, H, W) batch in [0, 1] at per-image `quality` (scalar or (N,) tensor,
-    any device; rounded to integers). Returns float k/255 values, like decoding the file with libjpeg."""
+    any device; rounded to integers). Returns k/255 values in img's dtype, like decoding the file."""
     n, _, h, w = img.shape
     q = torch.as_tensor(quality, dtype=torch.float64).reshape(-1).expand(n).to(img.device)
     luma_t, chroma_t = quant_tables(q)
-    rgb = (img.clamp(0, 1) * 255).round().to(torch.int32)
-    ycc = rgb_to_ycbcr(rgb)
+    rgb = img.clamp(0, 1).mul(255).round_().to(torch.float32)
+    y, cbcr = rgb_to_ycbcr(rgb)
     hy, wy = 8 * -(-h // 8), 8 * -(-w // 8)
-    y = _code_plane(_replicate(ycc[:, 0], hy - h, wy - w), luma_t)[:, :h, :w]
-    chroma = downsample_420(ycc[:, 1:].reshape(2 * n, h, w))
-    chroma = _code_plane(chroma, chroma_t.repeat_interleave(2, 0)).to(torch.int32)
-    chroma = upsample_420_fancy(chroma, h, w).reshape(n, 2, h, w)
-    out = ycbcr_to_rgb(torch.cat((y.to(torch.int32).unsqueeze(1), chroma), 1))
-    return out.to(img.dtype) / 255
+    y = _code_plane(_replicate(y, hy - h, wy - w), luma_t)[:, :h, :w]
+    chroma = _code_plane(downsample_420(cbcr.view(2 * n, h, w)), chroma_t.repeat_interleave(2, 0))
+    cbcr = upsample_420_fancy(chroma, h, w).reshape(n, 2, h, w)
+    return ycbcr_to_rgb(y, cbcr).to(img.dtype).div_(255)

@@ -1,4 +1,4 @@
-"""Batched degradation operations: blur, resize, Gaussian noise, Poisson noise (JPEG is in jpeg.py).
+"""Batched degradation operations: resize, Gaussian and Poisson noise (blur: filters.py, JPEG: jpeg.py).
 
 Each is a plain function of explicit per-sample parameters; randomness comes only from the
 `generator` argument (or from noise tensors the caller passes), never from a global RNG.
@@ -6,95 +6,14 @@ Images are (N, C, H, W) float tensors in [0, 1] on any device.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .usm import reflect_pad
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 # torchvision's rgb_to_grayscale weights, which Real-ESRGAN's batched grey Poisson noise uses
 _GRAY = (0.2989, 0.587, 0.114)
-
-
-@lru_cache(maxsize=None)
-def _fft_size(n: int) -> int:
-    """Smallest 2^a 3^b 5^c >= n: pocketfft/cuFFT are fastest on such lengths."""
-    best = 1 << (n - 1).bit_length()
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            p = p35
-            while p < n:
-                p *= 2
-            best = min(best, p)
-            p35 *= 3
-        p5 *= 5
-    return best
-
-
-def blur_conv(img: Tensor, kernels: Tensor, stride: int = 1) -> Tensor:
-    """`blur` as one grouped convolution (each channel of sample i with kernels[i]); with stride s only
-    every s-th output row and column (from the first) is computed: blur followed by x[..., ::s, ::s]."""
-    n, c, h, w = img.shape
-    k = kernels.shape[-1]
-    x = reflect_pad(img, k // 2, k // 2)
-    weight = kernels.to(img.dtype).expand(n, k, k).repeat_interleave(c, 0).unsqueeze(1)
-    out = F.conv2d(x.reshape(1, n * c, *x.shape[-2:]), weight, stride=stride, groups=n * c)
-    return out.view(n, c, *out.shape[-2:])
-
-
-def blur_fft(img: Tensor, kernels: Tensor) -> Tensor:
-    """`blur` through the FFT of the mirror-padded batch. The padded image is long enough that the
-    circular convolution never wraps into the kept window, so the result is the same correlation
-    (to float rounding, ~1e-7), at a cost independent of the kernel size."""
-    n, c, h, w = img.shape
-    k = kernels.shape[-1]
-    r = k // 2
-    x = reflect_pad(img, r, r)
-    s = (_fft_size(h + 2 * r), _fft_size(w + 2 * r))
-    # correlation = convolution with the flipped kernel; its output for pixel (i, j) lands at (i+2r, j+2r)
-    kf = torch.fft.rfft2(kernels.to(img.dtype).flip(-2, -1), s=s).unsqueeze(1)
-    out = torch.fft.irfft2(torch.fft.rfft2(x, s=s) * kf, s=s)
-    return out[..., 2 * r:2 * r + h, 2 * r:2 * r + w].contiguous()
-
-
-def blur(img: Tensor, kernels: Tensor, method: str = "auto", sizes: Tensor | None = None) -> Tensor:
-    """Correlate every channel of sample i with kernels[i] ((N, K, K), or (1, K, K) for all), borders
-    mirrored without repeating the edge (reflect-101: cv2.filter2D's default, Real-ESRGAN's filter2D).
-
-    sizes: optional host tensor of each kernel's true (odd) size when kernels are zero-padded to K, as
-    the sampler's are; samples are then blurred in groups of equal size with the kernel cropped to it
-    (at most one group per size, not per sample): the same result with on average half the work of
-    K x K everywhere. method: 'fft', 'conv' or 'auto' (see bench/degrade.py --blur for the choice)."""
-    if method not in ("fft", "conv", "auto"):
-        raise ValueError(f"blur method must be 'fft', 'conv' or 'auto', got {method!r}")
-    n, k = img.shape[0], kernels.shape[-1]
-    if sizes is None or kernels.shape[0] != n:
-        return _blur_one(img, kernels, method)
-    sizes = torch.as_tensor(sizes).reshape(-1).cpu()
-    groups = sizes.unique().tolist()
-    if len(groups) == 1:
-        s = int(groups[0])
-        return _blur_one(img, kernels[:, (k - s) // 2:(k + s) // 2, (k - s) // 2:(k + s) // 2], method)
-    out = torch.empty_like(img)
-    for s in groups:                                     # <= 8 kernel sizes, not samples
-        idx = (sizes == s).nonzero().view(-1).to(img.device)
-        s = int(s)
-        ks = kernels.index_select(0, idx)[:, (k - s) // 2:(k + s) // 2, (k - s) // 2:(k + s) // 2]
-        out.index_copy_(0, idx, _blur_one(img.index_select(0, idx), ks, method))
-    return out
-
-
-def _blur_one(img: Tensor, kernels: Tensor, method: str) -> Tensor:
-    if kernels.shape[-1] == 1:                           # 1 x 1 kernels (the pulse): a product
-        return img * kernels.to(img.dtype).view(-1, 1, 1, 1)
-    if method == "auto":
-        method = "conv"
-    return blur_fft(img, kernels) if method == "fft" else blur_conv(img, kernels)
 
 
 def resize(img: Tensor, size: tuple[int, int] | None = None, scale_factor: float | None = None,

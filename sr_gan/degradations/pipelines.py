@@ -10,13 +10,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..data.bicubic import imresize_torch
 from ..errors import OptionError
 from ..registry import DEGRADATIONS
 from . import checks
+from .filters import blur, blur_conv
 from .jpeg import jpeg
-from ..data.bicubic import imresize_torch
 from .kernels import shifted_gaussian_kernels
-from .ops import blur, blur_conv, gaussian_noise, mixed_gaussian_noise, poisson_noise, quantize8, resize
+from .ops import gaussian_noise, mixed_gaussian_noise, poisson_noise, quantize8, resize
 from .pool import TrainingPairPool
 from .sampler import Noise, sample_bsrgan, sample_realesrgan
 from .usm import usm_sharp
