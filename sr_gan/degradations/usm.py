@@ -30,11 +30,7 @@ def usm_sharp(img: Tensor, weight: float = 0.5, radius: int = 50, threshold: flo
     if radius % 2 == 0:
         radius += 1
     kernel = gaussian_kernel_1d(radius, 0.0, dtype=img.dtype, device=img.device)
-    blur = separable_blur(img, kernel)
-    residual = img - blur
-    mask = (residual.abs() * 255 > threshold).to(img.dtype)
-    soft_mask = separable_blur(mask, kernel)
-    sharp = (img + weight * residual).clamp(0, 1)
-    return soft_mask * sharp + (1 - soft_mask) * img
-
-
+    residual = img - separable_blur(img, kernel)
+    soft_mask = separable_blur((residual.abs() * 255 > threshold).to(img.dtype), kernel)
+    sharp = img.add(residual, alpha=weight).clamp_(0, 1)
+    return torch.lerp(img, sharp, soft_mask)                   # soft_mask * sharp + (1 - soft_mask) * img
