@@ -29,20 +29,26 @@ def _per_sample(v, n: int, like: Tensor) -> Tensor:
     return torch.as_tensor(v, dtype=like.dtype).reshape(-1).expand(n).to(like.device).view(n, 1, 1, 1)
 
 
-def _bool_per_sample(v, n: int, device) -> Tensor:
-    return torch.as_tensor(v, dtype=torch.bool).reshape(-1).expand(n).to(device).view(n, 1, 1, 1)
+def _host_flags(v, n: int) -> Tensor:
+    """Per-sample booleans on the host (a device tensor is copied back: one sync; the sampler's are CPU)."""
+    return torch.as_tensor(v, dtype=torch.bool).reshape(-1).expand(n).cpu()
 
 
 def gaussian_noise(img: Tensor, sigma, gray, generator: torch.Generator | None = None,
                    unit_noise: Tensor | None = None) -> Tensor:
     """clamp(img + n * sigma / 255, 0, 1) with n ~ N(0, 1) per pixel and channel; where gray[i], sample i
-    gets one noise plane for all channels. sigma (on the 0..255 scale) and gray are per sample. The
-    standard normals come from `generator` (on img's device) or are passed as `unit_noise` (img's shape)."""
+    gets one noise plane for all channels. sigma (on the 0..255 scale) and gray are per sample (gray is
+    read on the host). The standard normals come from `generator` (on img's device) or are passed as
+    `unit_noise` (img's shape; it is not modified)."""
     n = img.shape[0]
     if unit_noise is None:
-        unit_noise = torch.randn(img.shape, generator=generator, dtype=img.dtype, device=img.device)
-    noise = torch.where(_bool_per_sample(gray, n, img.device), unit_noise[:, :1], unit_noise)
-    return (img + noise * _per_sample(sigma, n, img) / 255).clamp_(0, 1)
+        noise = torch.randn(img.shape, generator=generator, dtype=img.dtype, device=img.device)
+    else:
+        noise = unit_noise.to(img.dtype, copy=True)
+    grey = _host_flags(gray, n).nonzero().view(-1).tolist()
+    if grey:
+        noise[grey, 1:] = noise[grey, :1]
+    return noise.mul_(_per_sample(sigma, n, img)).div_(255).add_(img).clamp_(0, 1)
 
 
 def mixed_gaussian_noise(img: Tensor, mix: Tensor, generator: torch.Generator | None = None,
@@ -89,20 +95,20 @@ def _shot_noise(base8: Tensor, generator) -> Tensor:
 def poisson_noise(img: Tensor, scale, gray_noise, generator: torch.Generator | None = None) -> Tensor:
     """Real-ESRGAN's shot noise: r = img on the 8-bit grid, noise = (poisson(r * vals) / vals - r) * scale,
     result clamp(img + noise, 0, 1); for grey samples r is the luma and the noise is shared by all
-    channels. scale per sample; gray_noise per sample, read on the host (pass a CPU tensor or a list:
-    it only selects which samples take which path, so the colour samples draw 3 planes, grey ones 1)."""
+    channels. scale per sample; gray_noise per sample, read on the host (it only selects which samples
+    take which path, so colour samples draw 3 planes and grey ones 1: two groups, not a sample loop)."""
     n = img.shape[0]
-    is_gray = torch.as_tensor(gray_noise, dtype=torch.bool).reshape(-1).expand(n).cpu()
-    noise = torch.empty_like(img)
-    for flag in (False, True):                                             # two groups, not samples
+    is_gray = _host_flags(gray_noise, n)
+    noise = None
+    for flag in (False, True):
         idx = (is_gray == flag).nonzero().view(-1)
         if idx.numel() == 0:
             continue
         part = img if idx.numel() == n else img.index_select(0, idx.to(img.device))
-        base = quantize8(gray(part) if flag else part)
-        shot = _shot_noise(base, generator).expand_as(part)
+        shot = _shot_noise(quantize8(gray(part) if flag else part), generator)
         if idx.numel() == n:
-            noise = shot
+            noise = shot.expand_as(img).contiguous() if flag else shot
         else:
-            noise.index_copy_(0, idx.to(img.device), shot.contiguous())
-    return (img + noise * _per_sample(scale, n, img)).clamp_(0, 1)
+            noise = torch.empty_like(img) if noise is None else noise
+            noise.index_copy_(0, idx.to(img.device), shot.expand_as(part))
+    return noise.mul_(_per_sample(scale, n, img)).add_(img).clamp_(0, 1)
