@@ -114,15 +114,21 @@ def blur(img: Tensor, kernels: Tensor, method: str = "auto", sizes: Tensor | Non
     return torch.cat(outs)
 
 
-def blur_matrix(n: int, kernel_1d: Tensor) -> Tensor:
-    """The n x n matrix of a 1-D correlation with reflect-101 borders: blurred = M @ signal."""
-    k = kernel_1d.numel()
-    r = k // 2
-    src = reflect_indices(n, r, kernel_1d.device)
-    rows = torch.arange(n, device=kernel_1d.device).repeat_interleave(k)
+@lru_cache(maxsize=32)
+def _blur_matrix64(n: int, taps: tuple[float, ...]) -> Tensor:
+    k = len(taps)
+    src = reflect_indices(n, k // 2)
+    rows = torch.arange(n).repeat_interleave(k)
     cols = src.unfold(0, k, 1).reshape(-1)                    # window i: source indices i-r .. i+r
-    m = torch.zeros(n, n, dtype=kernel_1d.dtype, device=kernel_1d.device)
-    return m.index_put_((rows, cols), kernel_1d.repeat(n), accumulate=True)
+    m = torch.zeros(n, n, dtype=torch.float64)
+    return m.index_put_((rows, cols), torch.tensor(taps, dtype=torch.float64).repeat(n), accumulate=True)
+
+
+def blur_matrix(n: int, kernel_1d: Tensor) -> Tensor:
+    """The n x n matrix of a 1-D correlation with reflect-101 borders: blurred = M @ signal. Built on
+    the CPU in float64 (deterministic accumulation where mirrored taps coincide), cached, then moved."""
+    m = _blur_matrix64(n, tuple(kernel_1d.detach().double().cpu().tolist()))
+    return m.to(dtype=kernel_1d.dtype, device=kernel_1d.device)
 
 
 def separable_blur(img: Tensor, kernel_1d: Tensor) -> Tensor:
