@@ -7,9 +7,11 @@ is the same whatever branch a batch takes; the per-pixel noise comes from a devi
 `noise_seed`, one of the drawn numbers.
 
 Reproducibility: the same (seed, iteration, rank), options and input give bit-identical parameters on
-every machine, and bit-identical images on the same device type and library versions. CPU and CUDA
-results differ: their random streams for the per-pixel noise differ (torch draws normals/Poisson
-differently per device), and float sums (blur, resize) round differently.
+every machine, and bit-identical images on the same device type and library versions (on CUDA with
+deterministic cuDNN algorithms, as bit-exact training needs anyway: the grouped-convolution blur is a
+cuDNN call). CPU and CUDA results differ: their per-pixel noise streams differ (torch draws normals and
+Poisson variates differently per device) and float sums (blur, resize, USM) round differently. The
+JPEG step is exact integer arithmetic, identical everywhere for the same input.
 
 The distributions are Real-ESRGAN's (basicsr/data/realesrgan_dataset.py and
 basicsr/models/realesrgan_model.py), per sample where Real-ESRGAN draws per sample (kernels, noise
