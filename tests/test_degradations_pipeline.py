@@ -134,3 +134,20 @@ def test_batch_size_errors_at_call_time():
         RealESRGANDegradation()(_batch(n=1), degradation_generator(0, 0))
     with pytest.raises(OptionError, match="not a multiple of scale 4"):
         RealESRGANDegradation(gt_size=None)(_batch(n=1, size=30), degradation_generator(0, 0))
+
+
+def test_degrade_step_with_pool_and_input_checks():
+    from sr_gan.degradations.pipelines import degrade_step
+    pipe = RealESRGANDegradation(scale=4, gt_size=32, queue_size=4)
+    pool = pipe.make_pool()
+    hr = _batch(n=2)
+    first = degrade_step(pipe, hr, seed=3, iteration=0, pool=pool)           # filling: passes through
+    again = degrade_step(pipe, hr, seed=3, iteration=0)
+    assert torch.equal(first.lr, again.lr) and torch.equal(first.hr_usm, usm_sharp(first.hr))
+    degrade_step(pipe, hr, seed=3, iteration=1, pool=pool)
+    swapped = degrade_step(pipe, hr, seed=3, iteration=2, pool=pool)       # full: two stored pairs out
+    assert pool.filled == 4 and swapped.lr.shape == (2, 3, 8, 8)
+    assert torch.equal(swapped.hr_usm, usm_sharp(swapped.hr))
+    assert BSRGANDegradation().make_pool() is None
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\) float batch"):
+        pipe(hr[:, :1], degradation_generator(0, 0))

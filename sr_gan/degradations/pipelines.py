@@ -19,7 +19,7 @@ from .jpeg import jpeg
 from .kernels import shifted_gaussian_kernels
 from .ops import gaussian_noise, mixed_gaussian_noise, poisson_noise, quantize8, resize
 from .pool import TrainingPairPool
-from .sampler import Noise, sample_bsrgan, sample_realesrgan
+from .sampler import Noise, degradation_generator, sample_bsrgan, sample_realesrgan
 from .usm import usm_sharp
 
 ALL_KERNELS = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
@@ -48,6 +48,8 @@ def crop_batch(x: Tensor, top: Tensor, left: Tensor, size: int) -> Tensor:
 
 def lr_size(hr: Tensor, scale: int, gt_size: "int | None") -> tuple[int, int]:
     """(h, w) of the LR batch before the final crop, after checking the HR batch's size."""
+    if hr.ndim != 4 or hr.shape[1] != 3 or not hr.is_floating_point():
+        raise ValueError(f"degradations take an (N, 3, H, W) float batch in [0, 1], got {tuple(hr.shape)} {hr.dtype}")
     h, w = hr.shape[-2:]
     if gt_size is not None and (h < gt_size or w < gt_size):
         raise OptionError(f"degradation.gt_size: {gt_size} is larger than the HR batch ({h} x {w})")
@@ -66,6 +68,20 @@ def finish(lr: Tensor, hr: Tensor, hr_usm: Tensor, p, scale: int, gt_size: "int 
         hr = crop_batch(hr, top, left, gt_size)
         hr_usm = hr if same else crop_batch(hr_usm, top, left, gt_size)
     return Degraded(lr.contiguous(), hr, hr_usm, p.describe())
+
+
+def degrade_step(pipeline, hr: Tensor, seed: int, iteration: int, rank: int = 0,
+                 pool: "TrainingPairPool | None" = None) -> Degraded:
+    """One training step's degradation: `pipeline` on the generator of (seed, iteration, rank), then the
+    pool (drawing from the same generator) and the USM of the pooled HR (Real-ESRGAN re-sharpens after
+    its pool). `params` still describes the freshly degraded batch. For a fixed validation set, call it
+    with a fixed seed and the image index as `iteration`: the same LR at every validation."""
+    gen = degradation_generator(seed, iteration, rank)
+    out = pipeline(hr, gen)
+    if pool is None:
+        return out
+    lr, hr = pool(out.lr, out.hr, gen)
+    return Degraded(lr, hr, usm_sharp(hr) if pipeline.usm else hr, out.params)
 
 
 def add_noise(img: Tensor, noise: Noise, generator: torch.Generator) -> Tensor:
@@ -109,8 +125,10 @@ class RealESRGANDegradation:
     """Real-ESRGAN's second-order degradation (Wang et al., ICCVW 2021), keys and defaults of its
     train_realesrgan_x4plus.yml. HR is unsharp-masked first (usm) and degraded: blur, resize, noise,
     JPEG; second blur (second_blur_prob), resize, noise; then [resize to HR/scale + final sinc] and
-    [JPEG] in random order; clamp and round to 8 bits; random crop of gt_size (HR pixels, per sample).
-    queue_size is the training-pair pool that mixes batches (0 = off; see `make_pool`)."""
+    [JPEG] in random order; clamp and round to 8 bits; random crop of gt_size (HR pixels, per sample;
+    null = no crop). blur_kernel_size(2): the largest kernel, sizes drawn from the odd 7..it (Real-ESRGAN
+    reads the key but hard-codes 7..21, the default). queue_size is the training-pair pool that mixes
+    batches (0 = off; see `make_pool`; Real-ESRGAN's top-level key, kept with the pipeline's options)."""
     scale: int = 4
     gt_size: int | None = 256
     usm: bool = True
