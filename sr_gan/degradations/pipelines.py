@@ -128,7 +128,13 @@ class RealESRGANDegradation:
     [JPEG] in random order; clamp and round to 8 bits; random crop of gt_size (HR pixels, per sample;
     null = no crop). blur_kernel_size(2): the largest kernel, sizes drawn from the odd 7..it (Real-ESRGAN
     reads the key but hard-codes 7..21, the default). queue_size is the training-pair pool that mixes
-    batches (0 = off; see `make_pool`; Real-ESRGAN's top-level key, kept with the pipeline's options)."""
+    batches (0 = off; see `make_pool`; Real-ESRGAN's top-level key, kept with the pipeline's options).
+
+    Same distributions as BasicSR 1.4.2; where the implementation differs, on purpose: JPEG is libjpeg's
+    codec bit for bit (DiffJPEG is 34-40 dB away from it) at the drawn quality rounded to an integer;
+    grey Gaussian noise is drawn per sample (BasicSR draws one grey plane for the whole batch); the
+    final crop is per sample (BasicSR: one corner per batch); hr_usm is the crop of the sharpened full
+    input (BasicSR re-sharpens the crop; degrade_step does too after the pool)."""
     scale: int = 4
     gt_size: int | None = 256
     usm: bool = True
