@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Time the real `srgan` training step (RRDBNet G + VGG-style D + VGG19 conv5_4 perceptual loss).
+"""Time the real `srgan` training step (RRDBNet G + VGG-style or U-Net SN D + VGG19 perceptual loss).
 
 Per case: median seconds/iteration of model.optimize_parameters, FLOP per step (FlopCounterMode
 around one step), achieved GFLOP/s, and the overhead ratio = step time / the sum of the bare
@@ -12,6 +12,12 @@ cheap); random VGG weights (pretrained=False) are as slow as real ones.
     python bench/train_step.py --config esrgan --iters 3 --warmup 1
     python bench/train_step.py --config small --amp bf16 --channels-last --table
     python bench/train_step.py --peak
+    python bench/train_step.py --config realesrgan --iters 3 --warmup 1            # batch 12, GT 256 (400 crops)
+    python bench/train_step.py --config realesrgan --batch 2 --gt 64 --crop 64      # a smaller run
+
+Configs with a degradation (realesrgan) also time the model's input step (model.feed_data on HR crops:
+the realesrgan pipeline + pool of 180, steady state + USM targets, on the same device) and print it as a
+share of the step: the issue-10 target is degradations <= 10 % of the Real-ESRGAN step time.
 """
 from __future__ import annotations
 
@@ -23,25 +29,44 @@ import warnings
 
 import torch
 
-CONFIGS = {   # name -> (generator kwargs, discriminator kwargs)
-    "esrgan": ({"type": "rrdbnet", "num_feat": 64, "num_block": 23, "num_grow_ch": 32}, {"type": "vgg", "num_feat": 64}),
-    "small": ({"type": "rrdbnet", "num_feat": 32, "num_block": 6, "num_grow_ch": 16}, {"type": "vgg", "num_feat": 32}),
+ESRGAN_LOSSES = {"losses": [{"type": "l1", "weight": 1e-2},
+                            {"type": "perceptual", "layers": {"conv5_4": 1.0}, "weight": 1.0, "pretrained": False}],
+                 "gan": {"type": "vanilla", "relativistic": True, "weight": 5e-3}}
+REAL_ESRGAN_LAYERS = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0}
+CONFIGS = {   # name -> generator, discriminator, losses, default batch / HR (GT) size / loader crop, degradation
+    "esrgan": {"g": {"type": "rrdbnet", "num_feat": 64, "num_block": 23, "num_grow_ch": 32},
+               "d": {"type": "vgg", "num_feat": 64}, **ESRGAN_LOSSES, "batch": 4, "hr": 128},
+    "small": {"g": {"type": "rrdbnet", "num_feat": 32, "num_block": 6, "num_grow_ch": 16},
+              "d": {"type": "vgg", "num_feat": 32}, **ESRGAN_LOSSES, "batch": 4, "hr": 128},
+    # options/realesrgan_x4plus.yml: L1 + 5-layer perceptual on HR-USM, vanilla GAN 0.1 on HR, Real-ESRGAN's
+    # batch 12 and GT 256 cut from degraded 400 crops, pool 180
+    "realesrgan": {"g": {"type": "rrdbnet", "num_feat": 64, "num_block": 23, "num_grow_ch": 32},
+                   "d": {"type": "unet_sn", "num_feat": 64, "skip_connection": True},
+                   "losses": [{"type": "l1", "weight": 1.0, "target": "hr_usm"},
+                              {"type": "perceptual", "layers": REAL_ESRGAN_LAYERS, "weight": 1.0, "target": "hr_usm",
+                               "pretrained": False}],
+                   "gan": {"type": "vanilla", "relativistic": False, "weight": 0.1, "target": "hr"},
+                   "batch": 12, "hr": 256, "crop": 400, "degradation": {"type": "realesrgan", "queue_size": 180}},
 }
 
 
-def make_options(config: str, amp: str, channels_last: bool, compile_: bool, device: str, batch: int, hr: int) -> dict:
+def make_options(config: str, amp: str, channels_last: bool, compile_: bool, device: str, batch: int, hr: int,
+                 crop: int | None = None) -> dict:
+    """`hr` is the HR patch the step sees (GT); `crop` the loader's HR crop (degraded configs: >= hr)."""
     from sr_gan import options
-    g, d = CONFIGS[config]
-    return options.validate({
+    c = CONFIGS[config]
+    deg = c.get("degradation")
+    crop = (crop or c.get("crop") or hr) if deg else hr
+    opt = {
         "name": f"bench_{config}", "model": "srgan", "scale": 4, "device": device,
-        "datasets": {"train": {"type": "paired", "hr": "unused", "crop": hr, "batch": batch, "workers": 0}},
-        "network_g": dict(g), "network_d": dict(d),
-        "train": {"total_iter": 10 ** 6, "ema_decay": 0.999,
-                  "losses": [{"type": "l1", "weight": 1e-2},
-                             {"type": "perceptual", "layers": {"conv5_4": 1.0}, "weight": 1.0, "pretrained": False}],
-                  "gan": {"type": "vanilla", "relativistic": True, "weight": 5e-3},
+        "datasets": {"train": {"type": "paired", "hr": "unused", "crop": max(crop, hr), "batch": batch, "workers": 0}},
+        "network_g": dict(c["g"]), "network_d": dict(c["d"]),
+        "train": {"total_iter": 10 ** 6, "ema_decay": 0.999, "losses": c["losses"], "gan": c["gan"],
                   "amp": amp, "channels_last": channels_last, "compile": compile_},
-    })
+    }
+    if deg:   # a pool of whole batches, as close to 180 pairs as the batch allows
+        opt["degradation"] = {**deg, "gt_size": hr, "queue_size": max(batch, deg["queue_size"] // batch * batch)}
+    return options.validate(opt)
 
 
 def sync(device: torch.device) -> None:
@@ -87,7 +112,7 @@ def bare_passes(model, lr, hr) -> dict:
         d_pass(sr.detach().requires_grad_(True))
 
     def vgg_sr():
-        vgg.extract(sr.detach().requires_grad_(True))["conv5_4"].sum().backward()
+        sum(f.sum() for f in vgg.extract(sr.detach().requires_grad_(True)).values()).backward()
 
     def vgg_hr():
         with torch.no_grad():
@@ -103,16 +128,57 @@ def step_flops(model) -> float:
     return counter.get_total_flops()
 
 
+def photo_crops(batch: int, size: int, seed: int = 0) -> torch.Tensor:
+    """`batch` random size x size crops of scikit-image photos (upscaled so any crop up to 480 fits), CHW in [0, 1]."""
+    import cv2
+    import numpy as np
+    from skimage import data
+    rng = np.random.default_rng(seed)
+    photos = [data.astronaut(), data.coffee(), data.rocket(), data.stereo_motorcycle()[0]]
+    out = []
+    for i in range(batch):
+        img = photos[i % len(photos)]
+        k = max(1.0, 480 / min(img.shape[:2]))
+        img = cv2.resize(img, (round(img.shape[1] * k), round(img.shape[0] * k)), interpolation=cv2.INTER_CUBIC)
+        top, left = rng.integers(0, img.shape[0] - size + 1), rng.integers(0, img.shape[1] - size + 1)
+        out.append(torch.from_numpy(np.ascontiguousarray(img[top:top + size, left:left + size])).permute(2, 0, 1))
+    return torch.stack(out).float() / 255
+
+
+def degrade_seconds(model, batches: list, device, iters: int, warmup: int) -> float:
+    """Median seconds of model.feed_data (to device, pipeline + pool + USM targets) with a full pool."""
+    pool = model.input_stage.pool
+    if pool is not None:      # steady state: a full pool swaps pairs every batch
+        model.feed_data({"hr": batches[0]}, 1)
+        pool.lr = pool.lr.new_zeros(pool.lr.shape)
+        pool.hr = pool.hr.new_zeros(pool.hr.shape)
+        pool.filled = pool.queue_size
+    state = {"it": 1}
+
+    def feed():
+        state["it"] += 1
+        model.feed_data({"hr": batches[state["it"] % len(batches)]}, state["it"])
+    return timed(feed, device, iters, warmup)
+
+
 def bench_case(args, amp: str, channels_last: bool) -> dict:
     from sr_gan.registry import MODELS
     device = torch.device(args.device)
     torch.manual_seed(0)
-    opt = make_options(args.config, amp, channels_last, args.compile, args.device, args.batch, args.hr)
+    c = CONFIGS[args.config]
+    batch_size, hr_size = args.batch or c["batch"], args.hr or c["hr"]
+    opt = make_options(args.config, amp, channels_last, args.compile, args.device, batch_size, hr_size, args.crop)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # "random VGG19 features" is expected here
         model = MODELS.get("srgan")(opt, device)
-    lr_size = args.hr // 4
-    batch = {"lr": torch.rand(args.batch, 3, lr_size, lr_size), "hr": torch.rand(args.batch, 3, args.hr, args.hr)}
+    t_degrade, crop = None, opt["datasets"]["train"]["crop"]
+    if opt["degradation"] is not None:
+        hr_batches = [photo_crops(batch_size, crop, seed) for seed in range(3)]
+        t_degrade = degrade_seconds(model, hr_batches, device, args.iters, args.warmup)
+        batch = {"hr": hr_batches[0]}
+    else:
+        lr_size = hr_size // 4
+        batch = {"lr": torch.rand(batch_size, 3, lr_size, lr_size), "hr": torch.rand(batch_size, 3, hr_size, hr_size)}
     model.feed_data(batch)
     step = {"it": 0}
 
@@ -139,7 +205,8 @@ def bench_case(args, amp: str, channels_last: bool) -> dict:
     flops = step_flops(model) if not args.compile else float("nan")   # FlopCounterMode sees eager ops only
     bare = sum(parts.values())
     return {"config": args.config, "amp": amp, "channels_last": channels_last, "compile": args.compile,
-            "device": args.device, "s_per_it": t_step, "gflop": flops / 1e9, "gflops": flops / 1e9 / t_step,
+            "device": args.device, "batch": batch_size, "hr": hr_size, "crop": crop, "degrade_s": t_degrade,
+            "s_per_it": t_step, "gflop": flops / 1e9, "gflops": flops / 1e9 / t_step,
             "bare_s": bare, "overhead": overhead, "parts": parts}
 
 
@@ -192,7 +259,14 @@ def table(rows: list[dict]) -> str:
            "|---|---|---|---|---|---|---|---|---|"
     lines = [f"| {r['config']} | {r['amp']} | {r['channels_last']} | {r['compile']} | {r['s_per_it']:.3f} | "
              f"{r['gflop']:.1f} | {r['gflops']:.1f} | {r['bare_s']:.3f} | {r['overhead']:.3f} |" for r in rows]
-    return "\n".join([head] + lines)
+    out = "\n".join([head] + lines)
+    timed_degrade = [r for r in rows if r["degrade_s"] is not None]
+    if timed_degrade:
+        out += ("\n\n| config | batch | crop -> GT | degradation s/batch | step s/it | degradation / step |\n"
+                "|---|---|---|---|---|---|\n")
+        out += "\n".join(f"| {r['config']} ({r['amp']}) | {r['batch']} | {r['crop']} -> {r['hr']} | {r['degrade_s']:.3f} | "
+                         f"{r['s_per_it']:.3f} | {100 * r['degrade_s'] / r['s_per_it']:.1f} % |" for r in timed_degrade)
+    return out
 
 
 def main(argv=None) -> int:
@@ -202,8 +276,12 @@ def main(argv=None) -> int:
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (train.compile)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--hr", type=int, default=128, help="HR patch size (LR = HR/4)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default: the config's: 4, realesrgan 12)")
+    p.add_argument("--hr", "--gt", dest="hr", type=int, default=None,
+                   help="HR patch size the step sees, LR = HR/4 (default: the config's: 128, realesrgan 256)")
+    p.add_argument("--crop", type=int, default=None,
+                   help="degraded configs: the loader's HR crop the pipeline degrades before cutting --gt "
+                        "(default: realesrgan 400, like Real-ESRGAN; at least --gt)")
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=None)
@@ -225,6 +303,10 @@ def main(argv=None) -> int:
         print(f"{r['config']} amp={amp} channels_last={r['channels_last']} compile={r['compile']}: "
               f"{r['s_per_it']:.3f} s/it, {r['gflop']:.1f} GFLOP/step, {r['gflops']:.1f} GFLOP/s, "
               f"overhead {r['overhead']:.3f} (bare {r['bare_s']:.3f} s: {parts})", flush=True)
+        if r["degrade_s"] is not None:
+            print(f"  degradation (model.feed_data: pipeline {r['crop']} -> GT {r['hr']} + pool + USM, batch "
+                  f"{r['batch']}): {r['degrade_s']:.3f} s/batch = {100 * r['degrade_s'] / r['s_per_it']:.1f} % of the "
+                  f"step (target <= 10 %)", flush=True)
     if args.table:
         print(table(rows))
     return 0
