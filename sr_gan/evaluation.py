@@ -249,20 +249,14 @@ def evaluate_checkpoint(ckpt_path, hr_dir, scale: int, lr_dir=None, device: str 
 BENCHMARK_KEYS = {"scale": int, "metrics": list, "rgb": bool, "out": str, "tile": int, "fid": bool,
                   "inception_weights": str, "sets": dict}
 SET_KEYS = {"hr": str, "lr": str}
+BENCHMARK_MINIMUM = {"scale": 1, "tile": 0}
 
 
 def load_benchmarks(path) -> dict:
     """Read and validate a benchmark list (options/test/benchmarks.yml); unknown keys are errors."""
-    import yaml
-
     from sr_gan.errors import OptionError
-    try:
-        with open(path, encoding="utf-8") as f:
-            opt = yaml.safe_load(f)
-    except OSError as e:
-        raise OptionError(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise OptionError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+    from sr_gan.utils.yaml_io import load_file
+    opt = load_file(str(path))
     if not isinstance(opt, dict):
         raise OptionError(f"{path}: expected a mapping with a 'sets' key")
 
@@ -279,6 +273,9 @@ def load_benchmarks(path) -> dict:
                 raise OptionError(f"{path}: '{where}{key}' must be a {schema[key].__name__}, got {value!r}")
 
     check(opt, BENCHMARK_KEYS, "")
+    for key, low in BENCHMARK_MINIMUM.items():
+        if opt.get(key) is not None and opt[key] < low:
+            raise OptionError(f"{path}: '{key}' must be >= {low}, got {opt[key]}")
     if not opt.get("sets"):
         raise OptionError(f"{path}: 'sets' must list at least one set ({{name: {{hr: DIR, lr: DIR}}}})")
     for name, entry in opt["sets"].items():

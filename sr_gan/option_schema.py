@@ -13,14 +13,21 @@ from .registry import ARCHS, DATASETS, LOSSES, METRICS, MODELS, Registry
 
 @dataclass
 class Field:
-    type: Any                      # int | float | str | bool | list | dict | tuple of those
+    type: Any                      # int | float | str | bool | list | dict | tuple of those; object = unchecked
     default: Any = None
     doc: str = ""
     required: bool = False
     choices: Any = None            # list or callable returning a list
     min: float | None = None
     max: float | None = None
-    nullable: bool = True
+    nullable: bool | None = None   # may be null; None: only when the default is null
+    item: "Field | None" = None    # each element of a list (or value of a dict) is checked against this
+    length: int | None = None      # a list of exactly this many elements
+    increasing: bool = False       # list elements strictly increasing
+    max_open: bool = False         # max itself excluded: value < max
+
+    def accepts_null(self) -> bool:
+        return not self.required and (self.default is None if self.nullable is None else self.nullable)
 
 
 @dataclass
@@ -57,7 +64,8 @@ F = Field
 OPTIM = {
     "type": F(str, "adam", "adam | adamw", choices=["adam", "adamw"]),
     "lr": F(float, 1e-4, "learning rate", min=0.0, nullable=False),
-    "betas": F(list, [0.9, 0.99], "Adam betas"),
+    "betas": F(list, [0.9, 0.99], "Adam betas (beta1, beta2)", length=2,
+               item=F(float, min=0.0, max=1.0, max_open=True)),
     "weight_decay": F(float, 0.0, "decoupled for adamw, L2 for adam", min=0.0),
     "eps": F(float, 1e-8, "Adam epsilon", min=0.0),
 }
@@ -95,7 +103,7 @@ GAN = Typed(LOSSES, kind="gan", default_type="vanilla", default={"type": "vanill
 SCHEMA: dict = {
     "name": F(str, doc="experiment name: experiments/<name>/", required=True, nullable=False),
     "base": F(str, None, "option file this one inherits (path relative to this file)"),
-    "imports": F(list, [], "plugin modules imported before validation, so the losses/networks they register "
+    "imports": F(list, [], nullable=True, item=F(str), doc="plugin modules imported before validation, so the losses/networks they register "
                  "can be used here: .py files (relative to this file) or module names"),
     "model": F(str, "sr", "sr: generator trained with train.losses | srgan: + discriminator (network_d) and train.gan",
                choices=lambda: MODELS.names()),
@@ -121,7 +129,8 @@ SCHEMA: dict = {
         "optim_d": OPTIM,
         "scheduler": {
             "type": F(str, "multistep", "multistep | cosine | constant", choices=["multistep", "cosine", "constant"]),
-            "milestones": F(list, [], "multistep: iterations where lr is multiplied by gamma"),
+            "milestones": F(list, [], "multistep: iterations where lr is multiplied by gamma", nullable=True,
+                            item=F(int, min=1), increasing=True),
             "gamma": F(float, 0.5, "multistep factor", min=0.0),
             "warmup_iter": F(int, 0, "linear warm-up iterations", min=0),
             "eta_min": F(float, 1e-7, "cosine: final lr", min=0.0),
@@ -133,7 +142,7 @@ SCHEMA: dict = {
         "gan": GAN,
         "feature_matching": {
             "weight": F(float, 0.0, "L1 between D's features on HR and SR; 0 = off", min=0.0),
-            "layers": F(list, None, "indices of D's feature list (default: all)"),
+            "layers": F(list, None, "indices of D's feature list (default: all)", item=F(int)),
         },
         "d_update": {
             "ratio": F(float, 1.0, "D updates per G update (>=1), or e.g. 0.5 = one D update every 2 G updates", min=0.0),
