@@ -1,6 +1,7 @@
 """The training loop, readable in one sitting.
 
-  run(opt): data (scan, reusing the scan cache) -> experiment folder -> model -> [resume] -> loop:
+  run(opt): data (scan, reusing the scan cache) -> [checkpoint to resume] -> model (pretrained weights,
+      loss networks) -> metrics -> experiment folder (nothing on disk changes before this) -> loop:
       batch -> model.feed_data -> model.optimize_parameters -> lr schedule
       every logger.print_freq: losses to log/TensorBoard/progress bar
       every val.freq:  validation table (model vs bicubic)
@@ -217,10 +218,35 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     auto_resume = auto_resume or opt["train"]["auto_resume"]
-    # data first: a dataset error stops the run before anything on disk changes, and the scan reads
-    # the previous run's scan cache before its folder is archived
+    options_mod.check_training(opt, opt.get("_source", ""))
+    # Everything that can fail on the user's input happens before the experiment folder is created,
+    # archived or written to: a failed start leaves experiments/ exactly as it was.
+    # 1. data: the scan reads the previous run's scan cache before its folder is archived
     train_set = build_train_set(opt)
     val_sets = build_val_sets(opt)
+    # 2. the checkpoint to resume (read from the folder that is kept), then the model: pretrained
+    #    weights, loss networks (VGG19), the GAN objective; then the validation metrics
+    ckpt_dir = os.path.join(experiment_path(opt), "checkpoints")
+    state, path = None, None
+    if resume:
+        path = ckpt.resolve_resume(resume, ckpt_dir)
+        state = ckpt.load_checkpoint(path)
+    elif auto_resume:
+        found = ckpt.newest_loadable(ckpt_dir)
+        if found:
+            path, state = found
+    seed_everything(opt["seed"] + dist.rank())
+    model = MODELS.get(opt["model"])(opt, device)
+    start_iter = 0
+    if state is not None:
+        restore_model(model, state, path)
+        start_iter = int(state["iter"])
+    else:
+        for net in model.networks().values():
+            dist.broadcast_module(net)
+    vcfg = opt["val"]
+    metrics = build_metrics(vcfg["metrics"], vcfg["crop_border"], vcfg["y_channel"], str(device))
+    # 3. only now: the experiment folder (an old one is archived unless resuming)
     exp = experiment_dir(opt, keep_existing=bool(resume or auto_resume))
     log = get_logger(os.path.join(exp, "train.log"), enabled=dist.is_main())
     for ds in (train_set, *val_sets.values()):
@@ -230,31 +256,11 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
             log.info(ds.scan_summary)
     if dist.is_main():
         options_mod.save(opt, os.path.join(exp, "options.yml"))
-    ckpt_dir = os.path.join(exp, "checkpoints")
-
-    seed_everything(opt["seed"] + dist.rank())
-    state = None
-    if resume:
-        path = ckpt.resolve_resume(resume, ckpt_dir)
-        state = ckpt.load_checkpoint(path)
-    elif auto_resume:
-        found = ckpt.newest_loadable(ckpt_dir)
-        if found:
-            path, state = found
-    model = MODELS.get(opt["model"])(opt, device)
-    start_iter = 0
     if state is not None:
-        restore_model(model, state, path)
-        start_iter = int(state["iter"])
         log.info(f"resumed from {path} at iteration {start_iter}")
-    else:
-        for net in model.networks().values():
-            dist.broadcast_module(net)
 
     total = opt["train"]["total_iter"]
     loader, train_set = build_train_loader(opt, start_iter, train_set)
-    vcfg = opt["val"]
-    metrics = build_metrics(vcfg["metrics"], vcfg["crop_border"], vcfg["y_channel"], str(device))
     baselines = {name: {} for name in val_sets}
     tb = TensorBoard(os.path.join(exp, "tb"), opt["logger"]["use_tb"] and dist.is_main())
     log.info(f"{opt['name']}: model {opt['model']}, {len(train_set)} training images, "
