@@ -7,7 +7,6 @@ never special-case a checkpoint, and a checkpoint that does not fit fails with o
 """
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 from typing import Any, Union
@@ -41,13 +40,8 @@ def load_state_dict_file(path: Union[str, Path]) -> dict:
             return load_file(str(path), device="cpu")
         except Exception as exc:  # safetensors raises its own SafetensorError / OSError
             raise CheckpointError(f"{path}: not a readable safetensors file: {_short_reason(exc)}") from None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{path}: refused to unpickle (not a weights-only checkpoint): {_short_reason(exc)}") from None
-    except Exception as exc:  # truncated zip (RuntimeError), random bytes (KeyError/EOFError), ...
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint or truncated ({type(exc).__name__}: "
-                              f"{_short_reason(exc)})") from None
+    from sr_gan.utils.checkpoint import read_weights_only
+    obj = read_weights_only(str(path))
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
     return obj
