@@ -9,16 +9,17 @@ import sys
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-opt", "--opt", required=True, help="option YAML file")
+    from sr_gan import cli
+    p = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-opt", "--opt", required=True, type=cli.existing_file, help="option YAML file")
     p.add_argument("overrides", nargs="*", help="option overrides, e.g. train.total_iter=1000 datasets.train.batch=8")
-    p.add_argument("--resume", metavar="PATH|latest", help="continue from a checkpoint of this experiment")
+    p.add_argument("--resume", metavar="PATH|latest", type=lambda t: t if t == "latest" else cli.existing_file(t),
+                   help="continue from a checkpoint of this experiment")
     p.add_argument("--auto-resume", action="store_true", help="continue from the newest loadable checkpoint, if any")
-    args = p.parse_args(argv)
-
     from sr_gan.cli import run_cli
 
     def body():
+        args = p.parse_args(argv)
         from sr_gan import options
         from sr_gan.train import run
         try:

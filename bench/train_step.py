@@ -196,20 +196,28 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from sr_gan import cli
+    p = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", choices=sorted(CONFIGS), default="small")
     p.add_argument("--amp", nargs="+", choices=["none", "bf16", "fp16"], default=["none"], help="one case per value")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (train.compile)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--hr", type=int, default=128, help="HR patch size (LR = HR/4)")
-    p.add_argument("--iters", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--batch", type=cli.integer(min=1), default=4)
+    p.add_argument("--hr", type=cli.integer(min=4), default=128, help="HR patch size, a multiple of 4 (LR = HR/4)")
+    p.add_argument("--iters", type=cli.integer(min=1), default=3)
+    p.add_argument("--warmup", type=cli.integer(min=0), default=1)
+    p.add_argument("--threads", type=cli.integer(min=1), default=None)
     p.add_argument("--table", action="store_true", help="print a Markdown table at the end")
     p.add_argument("--peak", action="store_true", help="only measure matmul/conv GFLOP/s of this machine")
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+        if args.hr % 4:
+            p.error(f"argument --hr: {args.hr} is not a multiple of 4 (the x4 networks' LR is HR/4)")
+        if args.device == "cuda" and not torch.cuda.is_available():
+            p.error("argument --device: cuda requested but torch.cuda.is_available() is False")
+    except cli.UsageError as e:
+        return cli.report(e)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "cuda":

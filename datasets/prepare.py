@@ -205,34 +205,53 @@ def make_lr(hr_dir: Path, out: Path, scale: int) -> int:
     return len(images)
 
 
+def _dataset_name(text: str) -> str:
+    """A LAYOUTS name, any capitalisation (argparse type for `check`)."""
+    known = {k.lower(): k for k in LAYOUTS}
+    if text.lower() not in known:
+        raise argparse.ArgumentTypeError(f"unknown dataset '{text}'; known: {', '.join(LAYOUTS)}")
+    return known[text.lower()]
+
+
+def _image_folder(text: str) -> Path:
+    """An input folder holding at least one image (argparse type): nothing to do is an error, not '0 written'."""
+    from sr_gan import cli
+    folder = Path(cli.existing_dir(text))
+    if not list_images(folder)[0]:
+        raise argparse.ArgumentTypeError(f"no images in '{text}'")
+    return folder
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from sr_gan import cli
+    out_dir = lambda t: Path(cli.output_dir(t))   # noqa: E731
+    out_dir.__name__ = "folder"
+    ap = cli.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="small train/val set from scikit-image's photos")
-    d.add_argument("--out", type=Path, default=Path("datasets/demo"))
+    d.add_argument("--out", type=out_dir, default=Path("datasets/demo"))
     sub.add_parser("layout", help="print expected folder layouts and download addresses")
     c = sub.add_parser("check", help="verify a downloaded dataset")
-    c.add_argument("name")
-    c.add_argument("--root", type=Path)
+    c.add_argument("name", type=_dataset_name, help=", ".join(LAYOUTS))
+    c.add_argument("--root", type=lambda t: Path(cli.existing_dir(t)), help="default: datasets/<name>")
     e = sub.add_parser("extract", help="overlapping sub-images from large HR images")
-    e.add_argument("--input", type=Path, required=True)
-    e.add_argument("--output", type=Path, required=True)
-    e.add_argument("--crop", type=int, default=480)
-    e.add_argument("--step", type=int, default=240)
-    e.add_argument("--thresh-size", type=int, default=0)
-    e.add_argument("--workers", type=int, default=1)
+    e.add_argument("--input", type=_image_folder, required=True)
+    e.add_argument("--output", type=out_dir, required=True)
+    e.add_argument("--crop", type=cli.integer(min=1), default=480)
+    e.add_argument("--step", type=cli.integer(min=1), default=240)
+    e.add_argument("--thresh-size", type=cli.integer(min=0), default=0)
+    e.add_argument("--workers", type=cli.integer(min=1), default=1)
     lr = sub.add_parser("lr", help="MATLAB-bicubic LR images for an HR folder")
-    lr.add_argument("--hr", type=Path, required=True)
-    lr.add_argument("--out", type=Path, required=True)
-    lr.add_argument("--scale", type=int, default=4)
+    lr.add_argument("--hr", type=_image_folder, required=True)
+    lr.add_argument("--out", type=out_dir, required=True)
+    lr.add_argument("--scale", type=cli.integer(min=1), default=4)
     m = sub.add_parser("lmdb", help="pack an image folder into a BasicSR-layout LMDB (x.lmdb)")
-    m.add_argument("--input", type=Path, required=True)
-    m.add_argument("--output", type=Path, required=True, help="new folder ending in .lmdb")
-    m.add_argument("--compress", type=int, default=1, help="PNG compression level 0-9 (BasicSR: 1)")
+    m.add_argument("--input", type=_image_folder, required=True)
+    m.add_argument("--output", type=out_dir, required=True, help="new folder ending in .lmdb")
+    m.add_argument("--compress", type=cli.integer(min=0, max=9), default=1, help="PNG compression level 0-9 (BasicSR: 1)")
     m.add_argument("--overwrite", action="store_true", help="replace an existing LMDB at --output")
-    m.add_argument("--workers", type=int, default=4, help="encoding threads")
-    args = ap.parse_args(argv)
-    return run_cli(lambda: run(args))
+    m.add_argument("--workers", type=cli.integer(min=1), default=4, help="encoding threads")
+    return run_cli(lambda: run(ap.parse_args(argv)))
 
 
 def run(args) -> int:

@@ -17,18 +17,18 @@ import time
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-opt", "--opt", required=True, help="base option YAML file")
+    from sr_gan import cli
+    p = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-opt", "--opt", required=True, type=cli.existing_file, help="base option YAML file")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="one axis of the grid (repeat for a Cartesian product); a train.losses entry by its "
                         "name, e.g. train.losses.perceptual.weight=0,1")
     p.add_argument("--seeds", help="comma-separated seeds, each grid cell trained once per seed (default: the file's seed)")
-    p.add_argument("--jobs", type=int, default=1, help="runs trained at the same time (default 1)")
-    p.add_argument("--out", help="sweep folder (default: experiments/ablation_<name>)")
+    p.add_argument("--jobs", type=cli.integer(min=1), default=1, help="runs trained at the same time (default 1)")
+    p.add_argument("--out", type=cli.output_dir, help="sweep folder (default: experiments/ablation_<name>)")
     p.add_argument("--name", help="run-name prefix (default: the option file's name)")
     p.add_argument("--no-report", action="store_true", help="train and evaluate only (no plots / HTML)")
     p.add_argument("overrides", nargs="*", help="overrides applied to every run, e.g. train.total_iter=200")
-    args = p.parse_args(argv)
 
     from sr_gan import options
     from sr_gan.ablation import grid, report, runner
@@ -36,17 +36,18 @@ def main(argv=None) -> int:
     from sr_gan.errors import SRGanError
     t0 = time.time()
     try:
-        if args.jobs < 1:
-            raise SRGanError(f"--jobs {args.jobs}: expected at least 1")
+        args = p.parse_args(argv)
         axes = [grid.parse_grid(g) for g in args.grid]
         seeds = grid.parse_seeds(args.seeds)
         base = options.load(args.opt, args.overrides)
+        options.check_training(base, args.opt)
         prefix = grid.safe(args.name or base["name"])
         out = args.out or os.path.join(base["path"]["experiments_root"], f"ablation_{prefix}")
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise SRGanError(f"{out}: the sweep folder is a file (use --out)")
         runs = grid.expand(args.opt, axes, seeds, args.overrides, os.path.join(out, "runs"), prefix)
     except SRGanError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return cli.report(e)
     os.makedirs(out, exist_ok=True)
     print(f"{len(runs)} runs ({' x '.join(str(len(a.values)) for a in axes) or '1'} grid cells x "
           f"{len(seeds or [base['seed']])} seed(s)) in {out}")

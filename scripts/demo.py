@@ -34,13 +34,17 @@ def stage(opt_file: str, extra: list[str]) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    from sr_gan.cli import ArgumentParser
+    p = ArgumentParser(description=__doc__)
     p.add_argument("--psnr-only", action="store_true", help="stop after the PSNR stage")
     p.add_argument("overrides", nargs="*", help="overrides applied to the PSNR stage")
-    args = p.parse_args()
-    os.chdir(ROOT)
     from sr_gan.cli import run_cli
-    return run_cli(lambda: demo(args))
+
+    def body():
+        args = p.parse_args()
+        os.chdir(ROOT)
+        return demo(args)
+    return run_cli(body)
 
 
 def vgg19_cached() -> bool:

@@ -20,17 +20,25 @@ from sr_gan.errors import SRGanError  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Export a super-resolution generator.")
-    p.add_argument("--model", required=True, help="checkpoint (any format load_generator reads)")
+    from sr_gan import cli
+    p = cli.ArgumentParser(description="Export a super-resolution generator.")
+    p.add_argument("--model", required=True, type=cli.existing_path, help="checkpoint (any format load_generator reads)")
     p.add_argument("--format", required=True, choices=("safetensors", "onnx"))
-    p.add_argument("-o", "--output", default=None, help="default: the checkpoint path with the new extension")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("-o", "--output", type=cli.output_file, default=None,
+                   help="default: the checkpoint path with the new extension")
+    p.add_argument("--opset", type=cli.integer(min=7), default=17, help="ONNX opset (7 is the oldest torch writes)")
     p.add_argument("--arch", default=None, help="generator type for a bare state dict")
-    p.add_argument("--scale", type=int, default=None)
-    p.add_argument("--num-feat", type=int, default=None)
-    p.add_argument("--num-block", type=int, default=None)
-    p.add_argument("--num-grow-ch", type=int, default=None)
-    return p.parse_args(argv)
+    p.add_argument("--scale", type=cli.integer(min=1), default=None)
+    p.add_argument("--num-feat", type=cli.integer(min=1), default=None)
+    p.add_argument("--num-block", type=cli.integer(min=1), default=None)
+    p.add_argument("--num-grow-ch", type=cli.integer(min=1), default=None)
+    args = p.parse_args(argv)
+    out = args.output or default_output(args.model, args.format)
+    if os.path.isdir(out):
+        p.error(f"argument -o: the default output '{out}' is a folder; pass -o FILE")
+    if os.path.abspath(out) == os.path.abspath(args.model):
+        p.error(f"argument -o: '{out}' is the input checkpoint; refusing to overwrite it")
+    return args
 
 
 def default_output(model: str, fmt: str) -> str:
@@ -65,8 +73,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    return run_cli(lambda: run(args))
+    return run_cli(lambda: run(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -16,35 +16,40 @@ import sys
 
 
 def parse_alphas(text: str) -> list[float]:
-    from sr_gan.errors import OptionError
+    """'0,0.5,1' -> [0.0, 0.5, 1.0] (sorted, distinct), each in [0, 1]; an argparse type."""
     try:
         alphas = [float(a) for a in text.split(",") if a.strip()]
     except ValueError:
-        raise OptionError(f"--alphas '{text}': expected comma-separated numbers in [0, 1]") from None
+        alphas = []
     if not alphas or any(not 0.0 <= a <= 1.0 for a in alphas):
-        raise OptionError(f"--alphas '{text}': expected comma-separated numbers in [0, 1]")
+        raise argparse.ArgumentTypeError(f"'{text}': expected comma-separated numbers in [0, 1]")
     return sorted(set(alphas))
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--psnr", required=True, help="PSNR-oriented generator checkpoint (alpha = 0)")
-    p.add_argument("--gan", required=True, help="GAN generator checkpoint (alpha = 1)")
-    p.add_argument("--alphas", default="0,0.2,0.4,0.6,0.8,1", help="comma-separated interpolation weights")
-    p.add_argument("--out", required=True, help="folder for the interpolated checkpoints and results")
-    p.add_argument("--hr", help="HR folder to evaluate on")
-    p.add_argument("--lr", help="matching LR folder (default: MATLAB-bicubic downscaled HR)")
-    p.add_argument("--scale", type=int, help="upscaling factor (default: the checkpoint's)")
+    from sr_gan import cli
+    p = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--psnr", required=True, type=cli.existing_path, help="PSNR-oriented generator checkpoint (alpha = 0)")
+    p.add_argument("--gan", required=True, type=cli.existing_path, help="GAN generator checkpoint (alpha = 1)")
+    p.add_argument("--alphas", default=parse_alphas("0,0.2,0.4,0.6,0.8,1"), type=parse_alphas,
+                   help="comma-separated interpolation weights in [0, 1]")
+    p.add_argument("--out", required=True, type=cli.output_dir, help="folder for the interpolated checkpoints and results")
+    p.add_argument("--hr", type=cli.existing_dir, help="HR folder to evaluate on")
+    p.add_argument("--lr", type=cli.existing_dir, help="matching LR folder (default: MATLAB-bicubic downscaled HR)")
+    p.add_argument("--scale", type=cli.integer(min=1), help="upscaling factor (default: the checkpoint's)")
     p.add_argument("--rgb", action="store_true", help="PSNR/SSIM on RGB instead of Y")
-    p.add_argument("--ablation", help="a scripts/ablate.py folder to add the interpolation curve to")
+    p.add_argument("--ablation", type=cli.existing_dir, help="a scripts/ablate.py folder to add the interpolation curve to")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    args = p.parse_args(argv)
+    from sr_gan.errors import SRGanError
+    try:
+        args = p.parse_args(argv)
+    except SRGanError as e:
+        return cli.report(e)
 
     from sr_gan.ablation import interpolation, report
     from sr_gan.ablation.evaluate import METRICS, eval_device, evaluate
-    from sr_gan.errors import SRGanError
     try:
-        alphas = parse_alphas(args.alphas)
+        alphas = args.alphas
         psnr_sd, psnr_raw = interpolation.load_ema_generator(args.psnr)
         gan_sd, gan_raw = interpolation.load_ema_generator(args.gan)
         interpolation.check_compatible(psnr_sd, gan_sd)
@@ -95,8 +100,7 @@ def main(argv=None) -> int:
                               {"psnr": os.path.abspath(args.psnr), "gan": os.path.abspath(args.gan), "models": models})
             report.build(args.ablation)
     except SRGanError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return cli.report(e)
     return 0
 
 

@@ -27,53 +27,64 @@ from sr_gan.errors import SRGanError  # noqa: E402
 
 def metric_arg(text: str) -> tuple[str, str, object]:
     """'lpips.net=vgg' -> ('lpips', 'net', 'vgg'); the value is read as YAML (numbers, booleans, null)."""
-    import yaml
+    from sr_gan.errors import OptionError
+    from sr_gan.utils.yaml_io import DuplicateKeyError, load_text
     key, sep, raw = text.partition("=")
     metric, dot, name = key.strip().partition(".")
     if not (sep and dot and metric and name):
         raise argparse.ArgumentTypeError(f"'{text}': expected TYPE.KEY=VALUE, e.g. lpips.net=vgg")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = load_text(raw) if raw.strip() else None
+    except DuplicateKeyError as e:
+        raise argparse.ArgumentTypeError(f"'{text}': {e}") from None
+    except OptionError:      # not YAML: the text itself
         value = raw
     return metric, name.strip(), value
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Evaluate super-resolution results against HR images.")
+    from sr_gan import cli
+    p = cli.ArgumentParser(description="Evaluate super-resolution results against HR images.")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="generator checkpoint to run (any format load_generator reads)")
-    src.add_argument("--sr", help="folder of existing SR images to score")
-    p.add_argument("-opt", "--opt", dest="opt", help="benchmark list (options/test/benchmarks.yml); needs --model")
-    p.add_argument("--hr", help="folder of HR images")
-    p.add_argument("--lr", help="folder of LR images (default: MATLAB bicubic of the mod-cropped HR)")
-    p.add_argument("--scale", type=int, default=None, help="upscaling factor (default 4, or the option file's)")
-    p.add_argument("--out", help="where --model writes its SR images (per set subfolders with -opt)")
-    p.add_argument("--csv", help="write the table(s) as CSV (with -opt: one file per set, <stem>_<set>.csv)")
+    src.add_argument("--model", type=cli.existing_path, help="generator checkpoint to run (any format load_generator reads)")
+    src.add_argument("--sr", type=cli.existing_dir, help="folder of existing SR images to score")
+    p.add_argument("-opt", "--opt", dest="opt", type=cli.existing_file,
+                   help="benchmark list (options/test/benchmarks.yml); needs --model")
+    p.add_argument("--hr", type=cli.existing_dir, help="folder of HR images")
+    p.add_argument("--lr", type=cli.existing_dir, help="folder of LR images (default: MATLAB bicubic of the mod-cropped HR)")
+    p.add_argument("--scale", type=cli.integer(min=1), default=None,
+                   help="upscaling factor (default 4, or the option file's)")
+    p.add_argument("--out", type=cli.output_dir, help="where --model writes its SR images (per set subfolders with -opt)")
+    p.add_argument("--csv", type=cli.output_file,
+                   help="write the table(s) as CSV (with -opt: one file per set, <stem>_<set>.csv)")
     p.add_argument("--rgb", action="store_true", help="PSNR/SSIM on RGB instead of the Y channel")
     p.add_argument("--metrics", default=None, help="comma-separated (default psnr,ssim,lpips,niqe)")
     from sr_gan.metrics.lpips_metric import BACKBONES
     p.add_argument("--lpips-net", choices=sorted(BACKBONES), default=None,
                    help="LPIPS trunk (default alex); same as --metric-arg lpips.net=NET")
-    p.add_argument("--lpips-backbone", metavar="PATH", default=None,
+    p.add_argument("--lpips-backbone", metavar="PATH", type=cli.existing_file, default=None,
                    help="torchvision alexnet/vgg16 .pth for LPIPS instead of the hub cache (lpips.backbone_path)")
     p.add_argument("--metric-arg", action="append", default=[], type=metric_arg, metavar="TYPE.KEY=VALUE",
                    help="an argument of one listed metric, as val.metrics takes it (repeatable), e.g. lpips.net=vgg")
     p.add_argument("--fid", action="store_true", help="also FID and IS over the set (needs Inception weights)")
-    p.add_argument("--inception-weights", default=None, help="torchvision inception_v3 .pth")
-    p.add_argument("--tile", type=int, default=None, help="tile size for --model (0: whole image)")
-    p.add_argument("--tile-pad", type=int, default=10)
+    p.add_argument("--inception-weights", type=cli.existing_file, default=None, help="torchvision inception_v3 .pth")
+    p.add_argument("--tile", type=cli.integer(min=0), default=None, help="tile size for --model (0: whole image)")
+    p.add_argument("--tile-pad", type=cli.integer(min=0), default=10)
     p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda")
+    p.add_argument("--device", type=cli.device, default="auto", help="auto|cpu|cuda")
     p.add_argument("--arch", default=None, help="generator type for a bare state dict (with --num-feat ...)")
-    p.add_argument("--num-feat", type=int, default=None)
-    p.add_argument("--num-block", type=int, default=None)
-    p.add_argument("--num-grow-ch", type=int, default=None)
+    p.add_argument("--num-feat", type=cli.integer(min=1), default=None)
+    p.add_argument("--num-block", type=cli.integer(min=1), default=None)
+    p.add_argument("--num-grow-ch", type=cli.integer(min=1), default=None)
     args = p.parse_args(argv)
     if args.opt and not args.model:
         p.error("-opt runs a model over several sets: give --model")
     if not args.opt and not args.hr:
         p.error("--hr is required (or -opt with a benchmark list)")
+    if args.hr and not args.opt:
+        from sr_gan.utils.image_io import list_images
+        if not list_images(args.hr)[0]:
+            p.error(f"argument --hr: no images in '{args.hr}'")
     return args
 
 
@@ -140,7 +151,7 @@ def run(args) -> int:
     scale = args.scale
     if args.opt:
         from sr_gan.evaluation import load_benchmarks
-        scale = scale or load_benchmarks(args.opt).get("scale", 4)
+        scale = scale or load_benchmarks(args.opt).get("scale") or 4
         sets, opt = _sets_from_option_file(args, scale)
     else:
         scale = scale or 4
@@ -172,8 +183,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    return run_cli(lambda: run(args))
+    return run_cli(lambda: run(parse_args(argv)))
 
 
 if __name__ == "__main__":

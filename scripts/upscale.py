@@ -29,8 +29,13 @@ def collect_inputs(spec: str) -> list[Path]:
     from sr_gan.utils.image_io import IMAGE_EXTENSIONS, list_images
     path = Path(spec)
     if path.is_dir():
-        return list_images(path)[0]
+        images, others = list_images(path)
+        if not images:
+            raise DataError(f"-i {spec}: no images in this folder" + (f" ({len(others)} other files)" if others else ""))
+        return images
     if path.is_file():
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise DataError(f"-i {spec}: not an image file (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")
         return [path]
     matches = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file()
                      and Path(p).suffix.lower() in IMAGE_EXTENSIONS)
@@ -48,25 +53,30 @@ def output_path(src: Path, outdir: Path, ext: str | None, suffix: str) -> Path:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Upscale images with a super-resolution generator.")
+    from sr_gan import cli
+    p = cli.ArgumentParser(description="Upscale images with a super-resolution generator.")
     p.add_argument("-i", "--input", required=True, help="image file, folder or glob")
-    p.add_argument("-o", "--output", required=True, help="output folder (created)")
-    p.add_argument("--model", required=True, help="checkpoint (.pth/.safetensors), experiment folder or its 'latest'")
-    p.add_argument("--tile", type=int, default=0, help="tile size in LR px (0: whole image, tiles on OOM)")
-    p.add_argument("--tile-pad", type=int, default=10, help="context around each tile in LR px")
+    p.add_argument("-o", "--output", required=True, type=cli.output_dir, help="output folder (created)")
+    p.add_argument("--model", required=True, type=cli.existing_path,
+                   help="checkpoint (.pth/.safetensors), experiment folder or its 'latest'")
+    p.add_argument("--tile", type=cli.integer(min=0), default=0, help="tile size in LR px (0: whole image, tiles on OOM)")
+    p.add_argument("--tile-pad", type=cli.integer(min=0), default=10, help="context around each tile in LR px")
     p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N")
-    p.add_argument("--outscale", type=float, default=None, help="final scale (resized after the network)")
+    p.add_argument("--device", type=cli.device, default="auto", help="auto|cpu|cuda|cuda:N")
+    p.add_argument("--outscale", type=cli.number(above=0), default=None, help="final scale (resized after the network)")
     p.add_argument("--ext", choices=("png", "jpg", "webp"), default=None, help="default: the input's (png otherwise)")
     p.add_argument("--suffix", default="", help="appended to the output file stem")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster with AMP on GPU)")
     p.add_argument("--arch", default=None, help="generator type for a bare state dict, e.g. rrdbnet")
-    p.add_argument("--scale", type=int, default=None)
-    p.add_argument("--num-feat", type=int, default=None)
-    p.add_argument("--num-block", type=int, default=None)
-    p.add_argument("--num-grow-ch", type=int, default=None)
-    return p.parse_args(argv)
+    p.add_argument("--scale", type=cli.integer(min=1), default=None)
+    p.add_argument("--num-feat", type=cli.integer(min=1), default=None)
+    p.add_argument("--num-block", type=cli.integer(min=1), default=None)
+    p.add_argument("--num-grow-ch", type=cli.integer(min=1), default=None)
+    args = p.parse_args(argv)
+    if any(sep in args.suffix for sep in ("/", "\\")):
+        p.error(f"argument --suffix: '{args.suffix}' would write outside -o (no '/' or '\\')")
+    return args
 
 
 def resolve_device(name: str) -> str:
@@ -121,8 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    return run_cli(lambda: run(args))
+    return run_cli(lambda: run(parse_args(argv)))
 
 
 if __name__ == "__main__":

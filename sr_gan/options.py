@@ -465,12 +465,12 @@ def _check_name(name: str, src: str) -> None:
 
 
 def _check_networks(out: dict, src: str) -> None:
-    """The generator exists and supports the scale; the training crop is a whole number of LR pixels."""
+    """The generator supports the scale; no dataset section is empty; the training crop is a whole number
+    of LR pixels."""
     from .registry import ARCHS
-    if out["network_g"] is None:
-        raise _fail(src, "network_g", "missing (required: the generator, e.g. network_g: {type: rrdbnet})")
-    gen, scale = out["network_g"]["type"], out["scale"]
-    supported = getattr(ARCHS.get(gen), "supported_scales", None)     # the network's declared contract
+    scale = out["scale"]
+    gen = (out["network_g"] or {}).get("type")
+    supported = getattr(ARCHS.get(gen), "supported_scales", None) if gen else None   # the network's contract
     if supported is not None and scale not in supported:
         raise _fail(src, "scale", f"{scale} is not a scale network_g {gen} supports "
                                   f"({', '.join(map(str, supported))})")
@@ -529,7 +529,10 @@ def validate(opt: dict, src: str = "") -> dict:
 
 
 def check_training(opt: dict, src: str = "") -> None:
-    """What training needs beyond valid options: a `train` dataset (validation sets are optional)."""
+    """What training needs beyond valid options: a generator and a `train` dataset (validation sets are
+    optional). Checked by train.run and scripts/ablate.py before anything is built or written."""
+    if opt["network_g"] is None:
+        raise _fail(src, "network_g", "missing (required: the generator, e.g. network_g: {type: rrdbnet})")
     if "train" not in opt["datasets"]:
         others = f" (found only validation sets: {', '.join(opt['datasets'])})" if opt["datasets"] else ""
         raise _fail(src, "datasets.train", f"missing: training needs a dataset named 'train'{others}")

@@ -27,7 +27,7 @@ from .models.sr_model import NonFiniteStep
 from .registry import DATASETS, MODELS
 from .utils import checkpoint as ckpt
 from .utils import distributed as dist
-from .utils.logger import TensorBoard, format_losses, get_logger, markdown_table
+from .utils.logger import EarlyRecords, TensorBoard, format_losses, get_logger, markdown_table
 from .validation import build_metrics, evaluate
 
 
@@ -219,6 +219,8 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
         torch.backends.cudnn.benchmark = True
     auto_resume = auto_resume or opt["train"]["auto_resume"]
     options_mod.check_training(opt, opt.get("_source", ""))
+    early = EarlyRecords()         # what is logged before train.log exists goes into it afterwards
+    get_logger(None, enabled=dist.is_main()).addHandler(early)
     # Everything that can fail on the user's input happens before the experiment folder is created,
     # archived or written to: a failed start leaves experiments/ exactly as it was.
     # 1. data: the scan reads the previous run's scan cache before its folder is archived
@@ -248,7 +250,7 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
     metrics = build_metrics(vcfg["metrics"], vcfg["crop_border"], vcfg["y_channel"], str(device))
     # 3. only now: the experiment folder (an old one is archived unless resuming)
     exp = experiment_dir(opt, keep_existing=bool(resume or auto_resume))
-    log = get_logger(os.path.join(exp, "train.log"), enabled=dist.is_main())
+    log = get_logger(os.path.join(exp, "train.log"), enabled=dist.is_main(), earlier=early.records)
     for ds in (train_set, *val_sets.values()):
         if dist.is_main() and hasattr(ds, "save_scan_cache"):
             ds.save_scan_cache()
