@@ -3,7 +3,8 @@
   run(opt): data (scan, reusing the scan cache) -> [checkpoint to resume] -> model (pretrained weights,
       loss networks) -> metrics -> experiment folder (nothing on disk changes before this) -> loop:
       batch -> model.feed_data -> model.optimize_parameters -> lr schedule
-      every logger.print_freq: losses to log/TensorBoard/progress bar
+      every logger.print_freq: losses (mean over ranks) and skipped optimizer steps per network to
+                               log/TensorBoard/progress bar
       every val.freq:  validation table (model vs bicubic)
       every save.freq: atomic checkpoint (nets, EMA, optimizers, schedulers, scaler, iteration, and
                        per_rank: every process's RNG streams plus what the model keeps per rank)
@@ -332,9 +333,12 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
             model.update_learning_rate()
             bar.update(1)
             if it % print_freq == 0 or it == total:
-                losses = model.current_losses()
+                losses = model.current_losses()           # this step's values, the mean over ranks
+                skipped = model.skipped_steps()           # optimizer steps not taken since the last line
+                losses.update(skipped)
                 losses["lr"] = model.optimizers["g"].param_groups[0]["lr"]
-                bar.set_postfix_str(format_losses({k: v for k, v in losses.items() if k.startswith("l_")}))
+                bar.set_postfix_str(format_losses({k: v for k, v in losses.items()
+                                                   if k.startswith("l_") or (k in skipped and v)}))
                 tb.scalars(losses, it, "train/")
                 log.debug(f"iter {it}: {format_losses(losses)}")
                 if not tty:

@@ -59,6 +59,8 @@ class SRGANModel(SRModel):
         self.d_init_iters = t["d_update"]["init_iters"]
         self.optimizers["d"] = build_optimizer(self.net_d.parameters(), t["optim_d"], device)
         self.schedulers["d"] = build_scheduler(self.optimizers["d"], t["scheduler"], t["total_iter"])
+        self.skipped["d"] = 0
+        self.watch_steps("d")
         self.d = maybe_compile(self.net_d, t["compile"], "network_d")
 
     # ------------------------------------------------------------------ discriminator calls
@@ -138,6 +140,8 @@ class SRGANModel(SRModel):
         if train_d:
             dist.average_gradients(self.net_d)
         nets = ([self.net_g] if train_g else []) + ([self.net_d] if train_d else [])
+        logs.update({k: v.detach() for k, v in {**g_terms, **d_terms}.items()})
+        self.log_dict = logs                 # this step's values, also when it is skipped
         self._check_finite({**g_terms, **d_terms}, nets)
         if train_g:
             self._step("g", self.net_g)
