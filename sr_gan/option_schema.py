@@ -76,8 +76,17 @@ LOADER_KEYS = {
 METRIC = Typed(METRICS, injected=("crop_border", "y_channel", "device"),
                extra={"name": F(str, None, "column name (default: the type; needed when a type is listed twice)")},
                doc="metric; `type` plus the metric class's arguments")
+def _dataset_nones(type_name: str) -> str:
+    """What the paired dataset's null defaults mean (the signature alone says None)."""
+    if type_name != "paired":
+        return ""
+    return ("; null means: lr: MATLAB-bicubic LR made from HR; crop: whole images (validation sets always; "
+            "a training set then needs images of one size); cache: auto (RAM below ~200 MP); check: full up to "
+            "2,000 files, header above; max_images: all; scan_cache: <experiments_root>/<name>/scan_cache")
+
+
 DATASET = Typed(DATASETS, default_type="paired", extra=LOADER_KEYS, injected=("scale", "phase", "seed"),
-                doc="dataset; `type` plus the dataset class's arguments")
+                describe=_dataset_nones, doc="dataset; `type` plus the dataset class's arguments")
 TARGET = F(str, "hr", "compare with hr, or hr_usm: HR after Real-ESRGAN's unsharp masking (taken from the batch "
            "when the data provides it, else computed on the device)", choices=["hr", "hr_usm"], nullable=False)
 
@@ -101,18 +110,22 @@ GAN = Typed(LOSSES, kind="gan", default_type="vanilla", default={"type": "vanill
        "unused by sr; absent: vanilla with its defaults")
 
 SCHEMA: dict = {
-    "name": F(str, doc="experiment name: experiments/<name>/", required=True, nullable=False),
+    "name": F(str, doc="experiment name: the folder <experiments_root>/<name>/ (no '/' or '\\', not '.' or '..')",
+              required=True, nullable=False),
     "base": F(str, None, "option file this one inherits (path relative to this file)"),
     "imports": F(list, [], nullable=True, item=F(str), doc="plugin modules imported before validation, so the losses/networks they register "
                  "can be used here: .py files (relative to this file) or module names"),
     "model": F(str, "sr", "sr: generator trained with train.losses | srgan: + discriminator (network_d) and train.gan",
                choices=lambda: MODELS.names()),
-    "scale": F(int, doc="upscaling factor", required=True, min=1, max=16, nullable=False),
+    "scale": F(int, doc="upscaling factor; one network_g supports (its supported_scales, e.g. rrdbnet 2, 3, 4, 8); "
+                        "datasets.train.crop must be a multiple of it", required=True, min=1, max=16, nullable=False),
     "device": F(str, "auto", "auto | cpu | cuda (auto picks CUDA when present)", choices=["auto", "cpu", "cuda"]),
     "seed": F(int, 0, "seed for weights, data order and augmentation"),
-    "num_threads": F(int, None, "CPU threads for torch (default: torch's choice)", min=1),
-    "datasets": MapOf(DATASET, "named datasets: `train` for training, every other name is a validation set"),
-    "network_g": Typed(ARCHS, kind="generator", injected=("scale",), doc="generator"),
+    "num_threads": F(int, None, "CPU threads for torch (default: torch's choice; scripts/ablate.py: cores // jobs "
+                                "unless this or OMP_NUM_THREADS is set)", min=1),
+    "datasets": MapOf(DATASET, "named datasets: `train` for training (required), every other name is a "
+                               "validation set"),
+    "network_g": Typed(ARCHS, kind="generator", injected=("scale",), doc="generator (required for training)"),
     "network_d": Typed(ARCHS, kind="discriminator", injected=("input_size",),
                        extra={"conditional": F(bool, False, "judge D(x | bicubic-upsampled LR), channels concatenated")},
                        doc="discriminator (srgan model)"),

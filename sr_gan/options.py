@@ -561,6 +561,22 @@ def _esc(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
+def _type_cell(fl: Field) -> str:
+    """The reference's type column: element types, lengths and ranges as validation applies them."""
+    if fl.type in (list, dict) and (fl.item is not None or fl.length is not None):
+        count = f"{fl.length} " if fl.length is not None else ""
+        inner = _type_cell(fl.item) if fl.item is not None else "any"
+        return f"{_type_name(fl.type)} of {count}{inner}" + (", increasing" if fl.increasing else "")
+    name = _type_name(fl.type)
+    if fl.min is not None and fl.max is not None:
+        return f"{name} in [{fl.min:g}, {fl.max:g}{')' if fl.max_open else ']'}"
+    if fl.min is not None:
+        return f"{name} >= {fl.min:g}"
+    if fl.max is not None:
+        return f"{name} {'<' if fl.max_open else '<='} {fl.max:g}"
+    return name
+
+
 def _doc_lines(spec: Any, key: str, out: list[str]) -> None:
     """Rows of the reference. A registry type's arguments get a row of their own, `key` (type), so a
     new network or loss adds rows and changes none (tests/test_readme.py relies on it)."""
@@ -568,7 +584,7 @@ def _doc_lines(spec: Any, key: str, out: list[str]) -> None:
         req = " **required**" if spec.required else ""
         ch = _choices(spec)
         ch_s = f" ({', '.join(map(str, ch))})" if ch and spec.type is not list else ""
-        out.append(f"| `{key}` | {_type_name(spec.type)} | `{spec.default!r}`{req} | {_esc(spec.doc + ch_s)} |")
+        out.append(f"| `{key}` | {_type_cell(spec)} | `{spec.default!r}`{req} | {_esc(spec.doc + ch_s)} |")
     elif isinstance(spec, Typed):
         out.append(f"| `{key}.type` | str | `{spec.default_type!r}` | {_esc(spec.doc)}; one of the `{key}` (type) rows |")
         for k, fl in spec.extra.items():

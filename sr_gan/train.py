@@ -155,8 +155,17 @@ class _ErrorsAsData(torch.utils.data.Dataset):
 
 
 def _collate(samples: list):
+    """One batch; a sample's error, or images of different sizes (no crop), comes back as a DataError."""
     from torch.utils.data import default_collate
-    return next((s for s in samples if isinstance(s, SRGanError)), None) or default_collate(samples)
+    bad = next((s for s in samples if isinstance(s, SRGanError)), None)
+    if bad is not None:
+        return bad
+    for k, v in samples[0].items():
+        if isinstance(v, torch.Tensor) and any(s[k].shape != v.shape for s in samples):
+            sizes = ", ".join(f"{s.get('key', i)} {s[k].shape[-1]}x{s[k].shape[-2]}" for i, s in enumerate(samples))
+            return DataError(f"datasets.train.crop: not set, and one batch holds {k.upper()} images of different "
+                             f"sizes ({sizes}); set a crop or use images of one size")
+    return default_collate(samples)
 
 
 def restore_model(model, state: dict, path: str) -> None:
