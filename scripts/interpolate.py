@@ -43,6 +43,9 @@ def main(argv=None) -> int:
     from sr_gan.errors import SRGanError
     try:
         args = p.parse_args(argv)
+        from sr_gan.utils.image_io import list_images
+        if args.hr and not list_images(args.hr)[0]:      # found before any checkpoint is written
+            p.error(f"argument --hr: no images in '{args.hr}'")
     except SRGanError as e:
         return cli.report(e)
 

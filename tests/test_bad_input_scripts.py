@@ -135,9 +135,10 @@ def test_export_flags(capsys, files):
     (["--scale", "0"], ["argument --scale", "expected an integer >= 1"]),
     (["--hr", "absent_folder"], ["argument --hr", "folder 'absent_folder' does not exist"]),
     (["--ablation", "notes.txt"], ["argument --ablation"]),
+    (["--hr", "empty"], ["argument --hr", "no images in"]),
 ])
 def test_interpolate_flags(capsys, files, extra, needles):
-    extra = [str(files["file"]) if e == "notes.txt" else e for e in extra]
+    extra = [str(files["file"]) if e == "notes.txt" else str(files["empty"]) if e == "empty" else e for e in extra]
     fails(capsys, "scripts/interpolate.py", ["--psnr", files["model"], "--gan", files["model"], "--out", files["out"],
                                              *extra], *needles, guard=_guard(files))
 
