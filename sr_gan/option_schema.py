@@ -128,7 +128,7 @@ SCHEMA: dict = {
     "network_g": Typed(ARCHS, kind="generator", injected=("scale",), doc="generator (required for training)"),
     "network_d": Typed(ARCHS, kind="discriminator", injected=("input_size",),
                        extra={"conditional": F(bool, False, "judge D(x | bicubic-upsampled LR), channels concatenated")},
-                       doc="discriminator (srgan model)"),
+                       doc="discriminator (required by the srgan model, unused by sr)"),
     "path": {
         "experiments_root": F(str, "experiments", "where experiment folders are made"),
         "pretrain_network_g": F(str, None, "generator weights to start from (ours, BasicSR, KAIR or original ESRGAN)"),

@@ -536,6 +536,13 @@ def check_training(opt: dict, src: str = "") -> None:
     if "train" not in opt["datasets"]:
         others = f" (found only validation sets: {', '.join(opt['datasets'])})" if opt["datasets"] else ""
         raise _fail(src, "datasets.train", f"missing: training needs a dataset named 'train'{others}")
+    exp = os.path.join(opt["path"]["experiments_root"], opt["name"])
+    existing = exp
+    while existing and not os.path.exists(existing):       # the nearest part of the path that exists
+        existing = os.path.dirname(existing)
+    if existing and not os.path.isdir(existing):
+        key = "name" if existing == exp else "path.experiments_root"
+        raise _fail(src, key, f"'{existing}' is a file, so the experiment folder '{exp}' cannot be made")
 
 
 def check_dataset_paths(opt: dict, src: str = "") -> None:

@@ -123,6 +123,17 @@ def test_only_validation_sets_is_not_a_training_run(capsys, done):
     _start_fails(capsys, done, ["-opt", yml], yml, "datasets.train: missing", "found only validation sets: val")
 
 
+def test_experiment_folder_path_of_the_wrong_kind(capsys, done):
+    blocker = done["exp"] / "blocked"
+    blocker.write_text("a file where the experiment folder would go")
+    try:
+        _start_fails(capsys, done, ["-opt", done["yml"], "name=blocked"], "name:", str(blocker), "is a file")
+        _start_fails(capsys, done, ["-opt", done["yml"], f"path.experiments_root={blocker / 'runs'}"],
+                     "path.experiments_root:", str(blocker), "is a file")
+    finally:
+        blocker.unlink()
+
+
 # ----------------------------------------------------------------------------- duplicate keys
 
 def test_duplicate_keys_name_both_lines(capsys, done):
