@@ -44,6 +44,9 @@ def script(relpath: str):
     if relpath not in _MODULES:
         if REPO not in sys.path:
             sys.path.insert(0, REPO)
+        folder = os.path.dirname(os.path.join(REPO, relpath))   # its sibling modules, as `python <script>` sees
+        if folder not in sys.path:
+            sys.path.append(folder)
         name = "bad_input_" + relpath.replace("/", "_").replace(".py", "")
         spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, relpath))
         module = importlib.util.module_from_spec(spec)
