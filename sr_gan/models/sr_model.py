@@ -42,7 +42,7 @@ class SRModel:
         self.schedulers = {"g": build_scheduler(self.optimizers["g"], t["scheduler"], t["total_iter"])}
         self.g = maybe_compile(self.net_g, t["compile"], "network_g")
         self.log_dict: dict[str, torch.Tensor] = {}
-        self.lr = self.hr = self.hr_usm = self.output = None
+        self.lr = self.hr = self.hr_usm = None
 
     # ------------------------------------------------------------------ data
     def feed_data(self, batch: dict) -> None:
@@ -114,7 +114,6 @@ class SRModel:
         if self.ema is not None:
             self.ema.update(step)
         self.log_dict = {k: v.detach() for k, v in terms.items()}
-        self.output = sr.detach()
 
     def update_learning_rate(self) -> None:
         for s in self.schedulers.values():
@@ -123,19 +122,8 @@ class SRModel:
     # ------------------------------------------------------------------ inference
     @property
     def inference_net(self) -> torch.nn.Module:
+        """The generator validation scores (the EMA copy when there is one), as sr_gan.validation runs it."""
         return self.ema.net if self.ema is not None else self.net_g
-
-    @torch.no_grad()
-    def test(self, lr: torch.Tensor | None = None) -> torch.Tensor:
-        lr = self.lr if lr is None else lr.to(self.device)
-        net = self.inference_net
-        was_training = net.training
-        net.eval()
-        with self.precision.autocast():
-            out = net(lr)
-        net.train(was_training)
-        self.output = out.float().clamp_(0, 1)
-        return self.output
 
     def current_losses(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.log_dict.items()}
