@@ -25,7 +25,7 @@ from torch import nn
 
 from sr_gan.errors import CheckpointError, OptionError
 from sr_gan.registry import ARCHS
-from sr_gan.utils.checkpoint import LATEST, resolve_resume
+from sr_gan.utils.checkpoint import resolve_checkpoint
 from sr_gan.utils.image_io import ImageInfo
 from sr_gan.utils.state_dict import canonical_state_dict, infer_generator_options, load_into, load_state_dict_file
 
@@ -60,18 +60,6 @@ class SpandrelGenerator(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------- loading
-def _resolve_path(path: str) -> str:
-    """An experiment folder, its checkpoints folder or a ``latest`` marker -> the checkpoint file."""
-    if os.path.isdir(path):
-        folder = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
-        return resolve_resume("latest", folder)
-    if os.path.basename(path) == LATEST and os.path.isfile(path) and os.path.getsize(path) < 4096:
-        return resolve_resume("latest", os.path.dirname(path) or ".")
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    return path
-
-
 def _safetensors_options(path: str) -> dict | None:
     from safetensors import safe_open
     try:
@@ -119,9 +107,9 @@ def _load_spandrel(raw: dict, path: str) -> SpandrelGenerator:
     return SpandrelGenerator(descriptor)
 
 
-def load_model(path: str, arch: dict | None = None, device="cpu") -> LoadedGenerator:
+def load_model(path: str, arch: dict | None = None, device="cpu", what: str = "--model") -> LoadedGenerator:
     """Like :func:`load_generator`, also returning the architecture options (for export)."""
-    path = _resolve_path(str(path))
+    path = resolve_checkpoint(path, what=what)
     if path.endswith(".safetensors"):
         raw, options, source = load_state_dict_file(path), _safetensors_options(path), "safetensors export"
     else:
@@ -152,9 +140,9 @@ def load_model(path: str, arch: dict | None = None, device="cpu") -> LoadedGener
     return LoadedGenerator(net.to(device).eval(), scale, info, {**options, "scale": scale})
 
 
-def load_generator(path: str, arch: dict | None = None, device="cpu") -> tuple[nn.Module, int, str]:
+def load_generator(path: str, arch: dict | None = None, device="cpu", what: str = "--model") -> tuple[nn.Module, int, str]:
     """(eval-mode network on ``device``, scale, one-line description) for any supported checkpoint."""
-    loaded = load_model(path, arch, device)
+    loaded = load_model(path, arch, device, what)
     return loaded.net, loaded.scale, loaded.info
 
 

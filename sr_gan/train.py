@@ -236,7 +236,7 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
     seed_everything(opt["seed"] + dist.rank())
     state = None
     if resume:
-        path = ckpt.resolve_resume(resume, ckpt_dir)
+        path = ckpt.resolve_checkpoint(resume, experiment_dir=exp, what="--resume")
         state = ckpt.load_checkpoint(path)
     elif auto_resume:
         found = ckpt.newest_loadable(ckpt_dir)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import torch
 
 from ..degradations.usm import usm_sharp
-from ..errors import CheckpointError
 from ..losses.terms import LossTerms
 from ..registry import MODELS
 from ..utils import distributed as dist
@@ -29,12 +28,7 @@ class SRModel:
         self.channels_last = t["channels_last"]
         self.precision = Precision(t["amp"], device)
         self.net_g = build_network(opt["network_g"], device, self.channels_last, scale=opt["scale"])
-        try:
-            load_pretrained(self.net_g, opt["path"]["pretrain_network_g"], opt["path"]["strict_load_g"], "network_g")
-        except CheckpointError as e:   # name the option and the file, not only the network
-            path = opt["path"]["pretrain_network_g"]
-            raise CheckpointError(f"path.pretrain_network_g: {e}" if str(path) in str(e)
-                                  else f"path.pretrain_network_g: {path}: {e}") from None
+        load_pretrained(self.net_g, opt["path"]["pretrain_network_g"], opt["path"]["strict_load_g"], "network_g")
         self.ema = EMA(self.net_g, t["ema_decay"]) if t["ema_decay"] > 0 else None
         self.losses = LossTerms(t["losses"], device)
         self.wants = self.losses.targets() | self.losses.inputs()   # hr_usm, lr, sr_ema: made only when asked for
