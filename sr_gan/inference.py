@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sr_gan.archs import input_multiple
 from sr_gan.errors import CheckpointError, OptionError
 from sr_gan.registry import ARCHS
 from sr_gan.utils.checkpoint import resolve_checkpoint
@@ -169,11 +170,6 @@ def _is_oom(exc: BaseException) -> bool:
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
-def _size_multiple(net: nn.Module) -> int:
-    """Input sides must be multiples of this (RRDBNet x2 pixel-unshuffles its input by 2)."""
-    return int(getattr(net, "size_multiple", getattr(net, "unshuffle", 1)) or 1)
-
-
 def _device_of(net: nn.Module) -> torch.device:
     p = next(iter(net.parameters()), None)
     return p.device if p is not None else torch.device("cpu")
@@ -240,7 +236,7 @@ def upscale_tensor(net: nn.Module, x: torch.Tensor, scale: int, tile: int = 0, t
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     h, w = x.shape[-2:]
-    multiple = _size_multiple(net)
+    multiple = input_multiple(net, scale)        # the generator's declaration (sr_gan.archs)
     x = _pad_to_multiple(x.float(), multiple)
     round_up = lambda v: -(-v // multiple) * multiple  # noqa: E731
     tile, tile_pad = round_up(int(tile)), round_up(int(tile_pad))

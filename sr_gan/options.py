@@ -396,6 +396,7 @@ def _old_losses(src: str, train: dict) -> OptionError | None:
 
 def _check_model(out: dict, src: str) -> None:
     """Rules that join several sections (checked before anything is built or written)."""
+    from .archs import check_contracts
     from .losses.terms import RESERVED_NAMES, check_term
     from .registry import LOSSES
     t = out["train"]
@@ -419,6 +420,9 @@ def _check_model(out: dict, src: str) -> None:
         if not active and t["gan"]["weight"] == 0 and t["feature_matching"]["weight"] == 0:
             raise _fail(src, "train.losses", "nothing trains the generator (no term with weight > 0, "
                                              "train.gan.weight 0, no feature matching)")
+    problem = check_contracts(out)      # what the networks declare (sr_gan.archs), before anything is built
+    if problem:
+        raise _fail(src, "", problem)
 
 
 def validate(opt: dict, src: str = "") -> dict:
