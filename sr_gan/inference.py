@@ -33,6 +33,7 @@ from sr_gan.utils.state_dict import canonical_state_dict, infer_generator_option
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 SAFETENSORS_ARCH_KEY = "sr_gan_network_g"     # metadata written by scripts/export.py
 SAFETENSORS_SCALE_KEY = "sr_gan_scale"
+SAFETENSORS_IMPORTS_KEY = "sr_gan_imports"    # the plugin modules a plugin network needs (JSON list)
 FALLBACK_TILE = 512                           # first tile size tried after an out-of-memory error
 MIN_TILE = 16
 
@@ -43,6 +44,7 @@ class LoadedGenerator:
     scale: int
     info: str
     options: dict = field(default_factory=dict)   # {'type': ..., kwargs} for our archs, {} for spandrel
+    imports: list = field(default_factory=list)   # plugin modules (`imports:`) the network's type comes from
 
 
 class SpandrelGenerator(nn.Module):
@@ -61,7 +63,8 @@ class SpandrelGenerator(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------- loading
-def _safetensors_options(path: str) -> dict | None:
+def _safetensors_options(path: str) -> tuple[dict | None, list]:
+    """(architecture options, plugin imports) from an export's metadata."""
     from safetensors import safe_open
     try:
         with safe_open(path, framework="pt") as f:
@@ -69,13 +72,21 @@ def _safetensors_options(path: str) -> dict | None:
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     if SAFETENSORS_ARCH_KEY not in meta:
-        return None
+        return None, []
     try:
         opts = json.loads(meta[SAFETENSORS_ARCH_KEY])
         opts.setdefault("scale", int(meta.get(SAFETENSORS_SCALE_KEY, 4)))
+        imports = json.loads(meta.get(SAFETENSORS_IMPORTS_KEY, "[]"))
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: metadata '{SAFETENSORS_ARCH_KEY}' is not valid JSON ({exc})") from None
-    return opts
+    return opts, imports
+
+
+def _import_plugins(imports, path: str) -> list:
+    """The plugin modules a checkpoint's options name (absolute paths in saved options), so a network
+    registered by a plugin can be rebuilt; a missing one is a one-line error naming the checkpoint."""
+    from sr_gan.plugins import import_plugins
+    return import_plugins(imports or [], src=path)
 
 
 def _build(options: dict, scale: int | None, where: str) -> nn.Module:
@@ -111,8 +122,10 @@ def _load_spandrel(raw: dict, path: str) -> SpandrelGenerator:
 def load_model(path: str, arch: dict | None = None, device="cpu", what: str = "--model") -> LoadedGenerator:
     """Like :func:`load_generator`, also returning the architecture options (for export)."""
     path = resolve_checkpoint(path, what=what)
+    imports: list = []
     if path.endswith(".safetensors"):
-        raw, options, source = load_state_dict_file(path), _safetensors_options(path), "safetensors export"
+        raw, source = load_state_dict_file(path), "safetensors export"
+        options, imports = _safetensors_options(path)
     else:
         raw = load_state_dict_file(path)
         options, source = None, "state dict"
@@ -120,6 +133,7 @@ def load_model(path: str, arch: dict | None = None, device="cpu", what: str = "-
             opt = raw["opt"]
             if not isinstance(opt.get("network_g"), dict):
                 raise CheckpointError(f"{path}: training checkpoint options lack 'network_g'")
+            imports = opt.get("imports") or []
             options = {**opt["network_g"], "scale": opt["network_g"].get("scale", opt.get("scale"))}
             which = "g_ema" if "g_ema" in raw["nets"] else "g"
             source = f"training checkpoint iter {raw.get('iter', '?')} ({which})"
@@ -133,12 +147,13 @@ def load_model(path: str, arch: dict | None = None, device="cpu", what: str = "-
             net = _load_spandrel(raw, path).to(device).eval()
             return LoadedGenerator(net, net.scale, f"{path}: spandrel {net.architecture} x{net.scale}", {})
         source += ", architecture inferred from shapes"
+    imports = _import_plugins(imports, path)
     net = _build(options, options.get("scale"), path)
     load_into(net, sd, what=path)
     scale = int(getattr(net, "scale", options.get("scale")))
     summary = ", ".join(f"{k}={v}" for k, v in options.items() if k not in ("type", "scale"))
     info = f"{path}: {options['type']} x{scale} ({summary}) from {source}"
-    return LoadedGenerator(net.to(device).eval(), scale, info, {**options, "scale": scale})
+    return LoadedGenerator(net.to(device).eval(), scale, info, {**options, "scale": scale}, imports)
 
 
 def load_generator(path: str, arch: dict | None = None, device="cpu", what: str = "--model") -> tuple[nn.Module, int, str]:
