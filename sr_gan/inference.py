@@ -13,7 +13,6 @@ radius the result equals whole-image inference while memory stays bounded by the
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from dataclasses import dataclass, field
 

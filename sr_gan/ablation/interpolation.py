@@ -4,7 +4,6 @@ along the perception-distortion trade-off without retraining, and usually with f
 than the GAN model alone."""
 from __future__ import annotations
 
-import os
 
 import torch
 

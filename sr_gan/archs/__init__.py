@@ -28,17 +28,18 @@ def check_scale(name: str, cls, scale: int) -> None:
 def check_contracts(opt: dict) -> str | None:
     """The first way the validated options break a network's declaration, as '<key>: <why>', else None."""
     from sr_gan.registry import ARCHS
-    g_name, scale = opt["network_g"]["type"], opt["scale"]
-    g_cls = ARCHS.get(g_name)
-    try:
-        check_scale(g_name, g_cls, scale)
-    except OptionError as e:
-        return str(e)
-    multiple = input_multiple(g_cls, scale)
-    crop = (opt["datasets"].get("train") or {}).get("crop")
-    if multiple > 1 and crop and crop % (scale * multiple):
-        return (f"datasets.train.crop: {crop} gives LR patches of {crop / scale:g} px, but {g_name} x{scale} needs LR "
-                f"sides that are multiples of {multiple} (use a multiple of {scale * multiple})")
+    if opt.get("network_g"):
+        g_name, scale = opt["network_g"]["type"], opt["scale"]
+        g_cls = ARCHS.get(g_name)
+        try:
+            check_scale(g_name, g_cls, scale)
+        except OptionError as e:
+            return str(e)
+        multiple = input_multiple(g_cls, scale)
+        crop = (opt["datasets"].get("train") or {}).get("crop")
+        if multiple > 1 and crop and crop % (scale * multiple):
+            return (f"datasets.train.crop: {crop} gives LR patches of {crop / scale:g} px, but {g_name} x{scale} "
+                    f"needs LR sides that are multiples of {multiple} (use a multiple of {scale * multiple})")
     d = opt.get("network_d")
     if d and opt["train"]["feature_matching"]["weight"] > 0 and not getattr(ARCHS.get(d["type"]), "returns_features", False):
         return (f"train.feature_matching.weight: needs a discriminator that returns intermediate features; "
