@@ -215,18 +215,9 @@ SET_KEYS = {"hr": str, "lr": str}
 
 def load_benchmarks(path) -> dict:
     """Read and validate a benchmark list (options/test/benchmarks.yml); unknown keys are errors."""
-    import yaml
-
     from sr_gan.errors import OptionError
-    try:
-        with open(path, encoding="utf-8") as f:
-            opt = yaml.safe_load(f)
-    except OSError as e:
-        raise OptionError(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise OptionError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(opt, dict):
-        raise OptionError(f"{path}: expected a mapping with a 'sets' key")
+    from sr_gan.options import read_yaml
+    opt = read_yaml(str(path))
 
     def check(mapping: dict, schema: dict, where: str) -> None:
         for key, value in mapping.items():

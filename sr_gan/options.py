@@ -28,7 +28,8 @@ def _fail(src: str, key: str, msg: str) -> OptionError:
     return OptionError(f"{where}{key}: {msg}" if key else f"{where}{msg}")
 
 
-def _read_yaml(path: str) -> dict:
+def read_yaml(path: str) -> dict:
+    """A YAML file holding a mapping (option files, benchmark lists, BasicSR files); one-line OptionErrors."""
     if not os.path.isfile(path):
         raise OptionError(f"{path}: option file not found")
     try:
@@ -62,7 +63,7 @@ def _load_with_bases(path: str, seen: tuple = ()) -> dict:
     real = os.path.realpath(path)
     if real in seen:
         raise OptionError(f"{path}: base: inheritance loop ({' -> '.join(seen + (real,))})")
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if isinstance(data.get("imports"), list):   # plugin files are relative to the file that names them
         from .plugins import anchor
         data["imports"] = [anchor(e, os.path.dirname(path)) for e in data["imports"]]
