@@ -66,6 +66,9 @@ def test_pretrain_resume_model_and_interpolation_all_take_an_experiment_folder(t
     assert all(torch.equal(v, ema[k]) for k, v in net.state_dict().items())
     sd, raw = load_ema_generator(run_a)
     assert raw["iter"] == 4 and all(torch.equal(sd[k], ema[k]) for k in ema)
+    from sr_gan.commands import export            # export names its output after the file the folder resolves to
+    assert export.main(["--model", run_a, "--format", "safetensors"]) == 0
+    assert os.path.isfile(os.path.join(run_a, "checkpoints", "iter_00000004.safetensors"))
     # path.pretrain_network_g: the same folder starts a new run from those weights
     yml_b = write_options(tmp_path / "b.yml", tiny_options(hr, exp_root, name="b", train__total_iter=1,
                                                            path={"experiments_root": exp_root,

@@ -58,8 +58,7 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     from sr_gan.cli import run_cli
-    args = parse_args(argv)
-    return run_cli(lambda: run(args))
+    return run_cli(lambda: run(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Export a super-resolution generator.")
     p.add_argument("--model", required=True, help="checkpoint (any format load_generator reads)")
     p.add_argument("--format", required=True, choices=("safetensors", "onnx"))
-    p.add_argument("-o", "--output", default=None, help="default: the checkpoint path with the new extension")
+    p.add_argument("-o", "--output", default=None, help="default: the checkpoint file (an experiment folder's latest) with the new extension")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--arch", default=None, help="generator type for a bare state dict")
     p.add_argument("--scale", type=int, default=None)
@@ -30,21 +30,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def default_output(model: str, fmt: str) -> str:
-    base = os.path.splitext(model.rstrip("/"))[0]
-    if os.path.basename(base) == "latest" or os.path.isdir(model):
-        base = os.path.join(os.path.dirname(base) if os.path.isfile(model) else base, "generator")
-    return f"{base}.{fmt}"
-
-
 def run(args) -> int:
     from sr_gan.export import export_onnx, export_safetensors, verify_onnx
     from sr_gan.inference import arch_from_flags, load_model
+    from sr_gan.utils.checkpoint import resolve_checkpoint
 
     arch = arch_from_flags(args.arch, args.scale, args.num_feat, args.num_block, args.num_grow_ch)
-    loaded = load_model(args.model, arch, "cpu")
-    out = args.output or default_output(args.model, args.format)
-    if os.path.abspath(out) == os.path.abspath(args.model):
+    source = resolve_checkpoint(args.model, what="--model")      # a folder or `latest` -> its checkpoint file
+    loaded = load_model(source, arch, "cpu")
+    out = args.output or f"{os.path.splitext(source)[0]}.{args.format}"
+    if os.path.abspath(out) == os.path.abspath(source):
         raise SRGanError(f"{out}: refusing to overwrite the input checkpoint; pass -o")
     print(f"model: {loaded.info}")
     if args.format == "safetensors":
