@@ -11,8 +11,9 @@ import subprocess
 import sys
 import time
 
+import _checkout  # noqa: F401  (this checkout's sr_gan: see scripts/_checkout.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
 def stage(opt_file: str, extra: list[str]) -> dict:

@@ -28,7 +28,8 @@ def _fail(src: str, key: str, msg: str) -> OptionError:
     return OptionError(f"{where}{key}: {msg}" if key else f"{where}{msg}")
 
 
-def _read_yaml(path: str) -> dict:
+def read_yaml(path: str) -> dict:
+    """A YAML file holding a mapping (option files, benchmark lists, BasicSR files); one-line OptionErrors."""
     if not os.path.isfile(path):
         raise OptionError(f"{path}: option file not found")
     try:
@@ -62,7 +63,7 @@ def _load_with_bases(path: str, seen: tuple = ()) -> dict:
     real = os.path.realpath(path)
     if real in seen:
         raise OptionError(f"{path}: base: inheritance loop ({' -> '.join(seen + (real,))})")
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if isinstance(data.get("imports"), list):   # plugin files are relative to the file that names them
         from .plugins import anchor
         data["imports"] = [anchor(e, os.path.dirname(path)) for e in data["imports"]]
@@ -396,6 +397,7 @@ def _old_losses(src: str, train: dict) -> OptionError | None:
 
 def _check_model(out: dict, src: str) -> None:
     """Rules that join several sections (checked before anything is built or written)."""
+    from .archs import check_contracts
     from .losses.terms import RESERVED_NAMES, check_term
     from .registry import LOSSES
     t = out["train"]
@@ -419,6 +421,9 @@ def _check_model(out: dict, src: str) -> None:
         if not active and t["gan"]["weight"] == 0 and t["feature_matching"]["weight"] == 0:
             raise _fail(src, "train.losses", "nothing trains the generator (no term with weight > 0, "
                                              "train.gan.weight 0, no feature matching)")
+    problem = check_contracts(out)      # what the networks declare (sr_gan.archs), before anything is built
+    if problem:
+        raise _fail(src, "", problem)
 
 
 def validate(opt: dict, src: str = "") -> dict:

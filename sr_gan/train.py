@@ -27,6 +27,7 @@ from .registry import DATASETS, MODELS
 from .utils import checkpoint as ckpt
 from .utils import distributed as dist
 from .utils.logger import TensorBoard, format_losses, get_logger, markdown_table
+from .scoring import NA, format_score
 from .validation import build_metrics, evaluate
 
 
@@ -235,7 +236,7 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
     seed_everything(opt["seed"] + dist.rank())
     state = None
     if resume:
-        path = ckpt.resolve_resume(resume, ckpt_dir)
+        path = ckpt.resolve_checkpoint(resume, experiment_dir=exp, what="--resume")
         state = ckpt.load_checkpoint(path)
     elif auto_resume:
         found = ckpt.newest_loadable(ckpt_dir)
@@ -286,7 +287,7 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
                 r = evaluate(model, ds, metrics, opt["scale"], save_dir, f"_{it:08d}", baselines[name])
                 results[name] = r
                 for m in metrics:
-                    rows.append([name, m, r["model"].get(m), r["bicubic"].get(m)])
+                    rows.append([name, m, format_score(r["model"].get(m)), format_score(r["bicubic"].get(m, NA))])
                 tb.scalars({k: v for k, v in r["model"].items() if isinstance(v, float)}, it, f"val/{name}/")
             log.info(f"validation at iteration {it}:\n" + markdown_table(["set", "metric", "model", "bicubic"], rows))
         dist.barrier()

@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .evaluate import LOWER_IS_BETTER  # noqa: E402
+from sr_gan.metrics import higher_is_better  # noqa: E402
 
 Y_CHOICES = ("lpips", "niqe", "ssim")
 
@@ -58,7 +58,7 @@ def perception_distortion(cells: list[dict], path: str, title: str = "") -> str 
         ax.plot(bic["psnr"][0], bic[y][0] if y else 0.0, "kx", markersize=9, label="bicubic")
     ax.set_xlabel("PSNR (dB)  →  less distortion")
     if y:
-        better = "lower" if y in LOWER_IS_BETTER else "higher"
+        better = "higher" if higher_is_better(y) else "lower"
         ax.set_ylabel(f"{y.upper()}  ({better} = better perceptual quality)")
     ax.set_title(title or "perception-distortion plane")
     ax.grid(alpha=0.3)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import torch
 
 from ..degradations.usm import usm_sharp
-from ..errors import CheckpointError
 from ..losses.terms import LossTerms
 from ..registry import MODELS
 from ..utils import distributed as dist
@@ -29,12 +28,7 @@ class SRModel:
         self.channels_last = t["channels_last"]
         self.precision = Precision(t["amp"], device)
         self.net_g = build_network(opt["network_g"], device, self.channels_last, scale=opt["scale"])
-        try:
-            load_pretrained(self.net_g, opt["path"]["pretrain_network_g"], opt["path"]["strict_load_g"], "network_g")
-        except CheckpointError as e:   # name the option and the file, not only the network
-            path = opt["path"]["pretrain_network_g"]
-            raise CheckpointError(f"path.pretrain_network_g: {e}" if str(path) in str(e)
-                                  else f"path.pretrain_network_g: {path}: {e}") from None
+        load_pretrained(self.net_g, opt["path"]["pretrain_network_g"], opt["path"]["strict_load_g"], "network_g")
         self.ema = EMA(self.net_g, t["ema_decay"]) if t["ema_decay"] > 0 else None
         self.losses = LossTerms(t["losses"], device)
         self.wants = self.losses.targets() | self.losses.inputs()   # hr_usm, lr, sr_ema: made only when asked for
@@ -42,7 +36,7 @@ class SRModel:
         self.schedulers = {"g": build_scheduler(self.optimizers["g"], t["scheduler"], t["total_iter"])}
         self.g = maybe_compile(self.net_g, t["compile"], "network_g")
         self.log_dict: dict[str, torch.Tensor] = {}
-        self.lr = self.hr = self.hr_usm = self.output = None
+        self.lr = self.hr = self.hr_usm = None
 
     # ------------------------------------------------------------------ data
     def feed_data(self, batch: dict) -> None:
@@ -114,7 +108,6 @@ class SRModel:
         if self.ema is not None:
             self.ema.update(step)
         self.log_dict = {k: v.detach() for k, v in terms.items()}
-        self.output = sr.detach()
 
     def update_learning_rate(self) -> None:
         for s in self.schedulers.values():
@@ -123,19 +116,8 @@ class SRModel:
     # ------------------------------------------------------------------ inference
     @property
     def inference_net(self) -> torch.nn.Module:
+        """The generator validation scores (the EMA copy when there is one), as sr_gan.validation runs it."""
         return self.ema.net if self.ema is not None else self.net_g
-
-    @torch.no_grad()
-    def test(self, lr: torch.Tensor | None = None) -> torch.Tensor:
-        lr = self.lr if lr is None else lr.to(self.device)
-        net = self.inference_net
-        was_training = net.training
-        net.eval()
-        with self.precision.autocast():
-            out = net(lr)
-        net.train(was_training)
-        self.output = out.float().clamp_(0, 1)
-        return self.output
 
     def current_losses(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.log_dict.items()}

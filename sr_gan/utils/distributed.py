@@ -75,14 +75,6 @@ def average_gradients(net: torch.nn.Module) -> None:
         g.copy_(r)
 
 
-def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
-    if is_distributed():
-        value = value.clone()
-        td.all_reduce(value)
-        value /= world_size()
-    return value
-
-
 _control_group = None
 
 
