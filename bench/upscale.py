@@ -23,12 +23,13 @@ import json
 import math
 import os
 import resource
+import runpy
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+runpy.run_path(os.path.join(ROOT, "scripts", "_checkout.py"))    # this checkout's sr_gan, sys.path untouched
 
 
 def parse_args(argv=None) -> argparse.Namespace:

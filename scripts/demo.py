@@ -5,14 +5,14 @@ Stage 1 trains the PSNR model (options/demo.yml) and prints validation PSNR/SSIM
 Stage 2 (when options/demo_esrgan.yml exists) fine-tunes it with perceptual + GAN losses, then the GAN
 generator upscales one held-out demo image into its experiment folder.
 """
-import argparse
 import os
 import subprocess
 import sys
 import time
 
+import _checkout  # noqa: F401  (this checkout's sr_gan: see scripts/_checkout.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 
 def stage(opt_file: str, extra: list[str]) -> dict:

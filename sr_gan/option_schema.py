@@ -117,7 +117,7 @@ SCHEMA: dict = {
                  "can be used here: .py files (relative to this file) or module names"),
     "model": F(str, "sr", "sr: generator trained with train.losses | srgan: + discriminator (network_d) and train.gan",
                choices=lambda: MODELS.names()),
-    "scale": F(int, doc="upscaling factor; one network_g supports (its supported_scales, e.g. rrdbnet 2, 3, 4, 8); "
+    "scale": F(int, doc="upscaling factor; one network_g supports (its supported_scales, e.g. rrdbnet 1, 2, 3, 4, 8); "
                         "datasets.train.crop must be a multiple of it", required=True, min=1, max=16, nullable=False),
     "device": F(str, "auto", "auto | cpu | cuda (auto picks CUDA when present)", choices=["auto", "cpu", "cuda"]),
     "seed": F(int, 0, "seed for weights, data order and augmentation"),

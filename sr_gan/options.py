@@ -32,7 +32,8 @@ def _fail(src: str, key: str, msg: str) -> OptionError:
     return OptionError(f"{where}{key}: {msg}" if key else f"{where}{msg}")
 
 
-def _read_yaml(path: str) -> dict:
+def read_yaml(path: str) -> dict:
+    """A YAML file holding a mapping (option files, benchmark lists, BasicSR files); one-line OptionErrors."""
     if not os.path.isfile(path):
         raise OptionError(f"{path}: option file not found" if not os.path.isdir(path)
                           else f"{path}: is a folder, not an option file")
@@ -60,7 +61,7 @@ def _load_with_bases(path: str, seen: tuple = ()) -> dict:
     real = os.path.realpath(path)
     if real in seen:
         raise OptionError(f"{path}: base: inheritance loop ({' -> '.join(seen + (real,))})")
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if isinstance(data.get("imports"), list):   # plugin files are relative to the file that names them
         from .plugins import anchor
         data["imports"] = [anchor(e, os.path.dirname(path)) for e in data["imports"]]
@@ -465,15 +466,9 @@ def _check_name(name: str, src: str) -> None:
 
 
 def _check_networks(out: dict, src: str) -> None:
-    """The generator supports the scale; no dataset section is empty; the training crop is a whole number
-    of LR pixels."""
-    from .registry import ARCHS
+    """No dataset section is empty; the training crop is a whole number of LR pixels (the scales a
+    generator supports and its input multiple are its contract: sr_gan.archs.check_contracts)."""
     scale = out["scale"]
-    gen = (out["network_g"] or {}).get("type")
-    supported = getattr(ARCHS.get(gen), "supported_scales", None) if gen else None   # the network's contract
-    if supported is not None and scale not in supported:
-        raise _fail(src, "scale", f"{scale} is not a scale network_g {gen} supports "
-                                  f"({', '.join(map(str, supported))})")
     for name, ds in out["datasets"].items():
         if ds is None:
             raise _fail(src, f"datasets.{name}", "empty (expected a dataset section, e.g. {hr: FOLDER})")
@@ -485,9 +480,13 @@ def _check_networks(out: dict, src: str) -> None:
 
 def _check_model(out: dict, src: str) -> None:
     """Rules that join several sections (checked before anything is built or written)."""
+    from .archs import check_contracts
     from .losses.terms import RESERVED_NAMES, check_term
     from .registry import LOSSES
     _check_name(out["name"], src)
+    problem = check_contracts(out)      # what the networks declare (sr_gan.archs): an unsupported scale comes
+    if problem:                         # before the crop that would have to fit it
+        raise _fail(src, "", problem)
     _check_networks(out, src)
     t = out["train"]
     for i, term in enumerate(t["losses"]):

@@ -26,6 +26,7 @@ from .errors import CheckpointError, DataError, SRGanError
 from .data.prefetch import CUDAPrefetcher
 from .models.sr_model import NonFiniteStep
 from .registry import DATASETS, MODELS
+from .scoring import NA, format_score
 from .utils import checkpoint as ckpt
 from .utils import distributed as dist
 from .utils.logger import EarlyRecords, TensorBoard, format_losses, get_logger, markdown_table
@@ -238,10 +239,11 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
     val_sets = build_val_sets(opt)
     # 2. the checkpoint to resume (read from the folder that is kept), then the model: pretrained
     #    weights, loss networks (VGG19), the GAN objective; then the validation metrics
-    ckpt_dir = os.path.join(experiment_path(opt), "checkpoints")
+    root = experiment_path(opt)
+    ckpt_dir = os.path.join(root, "checkpoints")
     state, path = None, None
     if resume:
-        path = ckpt.resolve_resume(resume, ckpt_dir)
+        path = ckpt.resolve_checkpoint(resume, experiment_dir=root, what="--resume")
         state = ckpt.load_checkpoint(path)
     elif auto_resume:
         found = ckpt.newest_loadable(ckpt_dir)
@@ -304,7 +306,7 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
                 r = evaluate(model, ds, metrics, opt["scale"], save_dir, f"_{it:08d}", baselines[name])
                 results[name] = r
                 for m in metrics:
-                    rows.append([name, m, r["model"].get(m), r["bicubic"].get(m)])
+                    rows.append([name, m, format_score(r["model"].get(m)), format_score(r["bicubic"].get(m, NA))])
                 tb.scalars({k: v for k, v in r["model"].items() if isinstance(v, float)}, it, f"val/{name}/")
             log.info(f"validation at iteration {it}:\n" + markdown_table(["set", "metric", "model", "bicubic"], rows))
         dist.barrier()

@@ -1,11 +1,12 @@
 """Helpers of the bad-input tests (tests/test_bad_input_*.py): a byte-exact snapshot of a folder tree, the
-scripts' main(argv) called in this process, and the one-line error check.
+commands' main(argv) called in this process, and the one-line error check.
 
 A case passes only if the command exits 2 with a single `error:` line naming the file or key, and every
 file and folder that existed before (experiments, checkpoints, earlier outputs) has the same name and bytes.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import subprocess
@@ -39,28 +40,32 @@ def assert_unchanged(before: dict, *roots) -> None:
 _MODULES: dict = {}
 
 
-def script(relpath: str):
-    """The module of a script (e.g. 'scripts/upscale.py'), loaded once, for calling its main(argv) here."""
-    if relpath not in _MODULES:
+def script(name: str):
+    """The module whose main(argv) a case calls in this process: a command ('sr_gan.commands.upscale',
+    what scripts/upscale.py, train_sr.py and datasets/prepare.py run) or a benchmark file ('bench/upscale.py',
+    loaded once by path with its folder importable, as `python <file>` sees it)."""
+    if not name.endswith(".py"):
+        return importlib.import_module(name)
+    if name not in _MODULES:
         if REPO not in sys.path:
             sys.path.insert(0, REPO)
-        folder = os.path.dirname(os.path.join(REPO, relpath))   # its sibling modules, as `python <script>` sees
+        folder = os.path.dirname(os.path.join(REPO, name))
         if folder not in sys.path:
             sys.path.append(folder)
-        name = "bad_input_" + relpath.replace("/", "_").replace(".py", "")
-        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, relpath))
+        spec = importlib.util.spec_from_file_location("bad_input_" + name.replace("/", "_")[:-3],
+                                                      os.path.join(REPO, name))
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        _MODULES[relpath] = module
-    return _MODULES[relpath]
+        _MODULES[name] = module
+    return _MODULES[name]
 
 
-def fails(capsys, relpath: str, argv: list, *needles: str, guard=()) -> str:
-    """main(argv) of the script returns 2 with one `error:` line naming every needle; the folders in
+def fails(capsys, name: str, argv: list, *needles: str, guard=()) -> str:
+    """main(argv) of the command or benchmark `name` returns 2 with one `error:` line naming every needle; the folders in
     `guard` keep every name and byte. Returns the error line."""
     before = snapshot(*guard)
     capsys.readouterr()
-    code = script(relpath).main([str(a) for a in argv])
+    code = script(name).main([str(a) for a in argv])
     err = capsys.readouterr().err
     line = assert_one_line_error(subprocess.CompletedProcess(argv, code, "", err), *needles)
     assert_unchanged(before, *guard)

@@ -2,7 +2,7 @@
 resumability (finished runs skipped, interrupted ones resumed), failure reporting, and that its
 numbers are exactly scripts/test_sr.py's for the same checkpoint."""
 import csv
-import importlib.util
+import importlib
 import os
 import re
 import subprocess
@@ -17,10 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _script(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module(f"sr_gan.commands.{name}")
 
 
 ablate = _script("ablate")

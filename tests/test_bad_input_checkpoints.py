@@ -83,15 +83,15 @@ def env(tmp_path_factory):
 
 
 ENTRY_POINTS = {   # name: (script, argv for the file, how the file is named in the line)
-    "--resume": ("train_sr.py", lambda e, f: ["-opt", e["yml"], "--resume", f], "{f}: "),
-    "path.pretrain_network_g": ("train_sr.py", lambda e, f: ["-opt", e["yml"], f"path.pretrain_network_g={f}"],
+    "--resume": ("sr_gan.commands.train", lambda e, f: ["-opt", e["yml"], "--resume", f], "{f}: "),
+    "path.pretrain_network_g": ("sr_gan.commands.train", lambda e, f: ["-opt", e["yml"], f"path.pretrain_network_g={f}"],
                                 "path.pretrain_network_g: {f}: "),
-    "upscale --model": ("scripts/upscale.py", lambda e, f: ["-i", e["hr"], "-o", e["out"], "--model", f], "{f}: "),
-    "test_sr --model": ("scripts/test_sr.py", lambda e, f: ["--model", f, "--hr", e["hr"], "--metrics", "psnr",
+    "upscale --model": ("sr_gan.commands.upscale", lambda e, f: ["-i", e["hr"], "-o", e["out"], "--model", f], "{f}: "),
+    "test_sr --model": ("sr_gan.commands.test_sr", lambda e, f: ["--model", f, "--hr", e["hr"], "--metrics", "psnr",
                                                             "--out", e["out"]], "{f}: "),
-    "export --model": ("scripts/export.py", lambda e, f: ["--model", f, "--format", "safetensors", "-o",
+    "export --model": ("sr_gan.commands.export", lambda e, f: ["--model", f, "--format", "safetensors", "-o",
                                                           e["out"] / "g.safetensors"], "{f}: "),
-    "interpolate --gan": ("scripts/interpolate.py", lambda e, f: ["--psnr", e["good"], "--gan", f, "--out",
+    "interpolate --gan": ("sr_gan.commands.interpolate", lambda e, f: ["--psnr", e["good"], "--gan", f, "--out",
                                                                   e["out"]], "{f}: "),
 }
 

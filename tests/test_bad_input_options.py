@@ -34,7 +34,7 @@ def done(tmp_path_factory):
 
 
 def _start_fails(capsys, done, argv, *needles) -> str:
-    return fails(capsys, "train_sr.py", argv, *needles, guard=[done["exp"]])
+    return fails(capsys, "sr_gan.commands.train", argv, *needles, guard=[done["exp"]])
 
 
 def _variant(done, name: str, **over) -> str:
@@ -103,7 +103,7 @@ def test_constructor_annotations_give_element_types_and_lengths(args, problem):
 @pytest.mark.parametrize("override, needles", [
     ("datasets.train.crop=30", ["datasets.train.crop", "30 is not a multiple of scale 4"]),
     ("scale=3", ["datasets.train.crop", "32 is not a multiple of scale 3"]),
-    ("scale=5", ["scale: 5 is not a scale network_g msrresnet supports (2, 3, 4, 8)"]),
+    ("scale=5", ["network_g.scale: msrresnet supports 2, 3, 4, 8; got 5"]),
     ("network_g=null", ["network_g: missing"]),
     ("datasets.train=null", ["datasets.train: empty"]),
     ("datasets.val=null", ["datasets.val: empty"]),
@@ -165,7 +165,7 @@ def test_duplicate_keys_in_a_benchmark_file(capsys, done, tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("earlier result")
     ckpt = done["exp"] / "tiny" / "checkpoints" / "latest"
-    fails(capsys, "scripts/test_sr.py", ["--model", ckpt, "-opt", bench, "--out", out], str(bench),
+    fails(capsys, "sr_gan.commands.test_sr", ["--model", ckpt, "-opt", bench, "--out", out], str(bench),
           "key 'scale' appears twice, at line 1 and line 4", guard=[out, done["exp"]])
 
 

@@ -49,7 +49,7 @@ def _assert_every_checkpoint_loads(folder) -> None:
         assert state["iter"] == int(re.search(r"(\d+)", os.path.basename(path)).group(1))
     marker = os.path.join(folder, ckpt.LATEST)
     if os.path.exists(marker):
-        ckpt.load_checkpoint(ckpt.resolve_resume("latest", str(folder)))
+        ckpt.load_checkpoint(ckpt.resolve_checkpoint(str(folder)))
 
 
 def _kill(proc) -> None:

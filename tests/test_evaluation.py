@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
 import os
 
@@ -23,9 +22,7 @@ Y_WEIGHT_SUM = 65.481 + 128.553 + 24.966   # adding k/255 to R, G and B moves MA
 
 
 def _test_sr(capsys, *args) -> tuple[int, str, str]:
-    spec = importlib.util.spec_from_file_location("test_sr_cli", os.path.join(ROOT, "scripts", "test_sr.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from sr_gan.commands import test_sr as module
     capsys.readouterr()
     code = module.main([str(a) for a in args])
     captured = capsys.readouterr()

@@ -1,7 +1,6 @@
 """Loading every supported checkpoint layout, tiled/precision inference, and scripts/upscale.py end to end."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -208,9 +207,7 @@ def _upscale_cli(*args):
 
 def _upscale_main(capsys, *args) -> tuple[int, str]:
     """The same CLI in-process (saves a torch import per call on a loaded 2-core machine)."""
-    spec = importlib.util.spec_from_file_location("upscale_cli", os.path.join(ROOT, "scripts", "upscale.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from sr_gan.commands import upscale as module
     capsys.readouterr()
     code = module.main([str(a) for a in args])
     return code, capsys.readouterr().err

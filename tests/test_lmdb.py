@@ -2,7 +2,7 @@
 writes one that reads back bit-identically; bad LMDBs and bad arguments give one line."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import re
 import subprocess
@@ -20,7 +20,6 @@ from sr_gan.data.paired import PairedDataset
 from sr_gan.errors import DataError
 from sr_gan.utils.image_io import write_image
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def basicsr_lmdb(path: Path, images: dict[str, np.ndarray], level: int = 1) -> None:
@@ -40,10 +39,7 @@ def basicsr_lmdb(path: Path, images: dict[str, np.ndarray], level: int = 1) -> N
 
 
 def _prepare():
-    spec = importlib.util.spec_from_file_location("prepare", ROOT / "datasets" / "prepare.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module("sr_gan.commands.prepare")
 
 
 def _pairs(count: int, size: int, offset: int = 0) -> tuple[dict, dict]:

@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .evaluate import LOWER_IS_BETTER  # noqa: E402
+from sr_gan.metrics import higher_is_better  # noqa: E402
 
 Y_CHOICES = ("lpips", "niqe", "ssim")
 DISTORTION_METRICS = {"psnr", "ssim"}     # full-reference fidelity: SSIM is only a fallback y-axis
@@ -26,7 +26,7 @@ DISTORTION_METRICS = {"psnr", "ssim"}     # full-reference fidelity: SSIM is onl
 
 def y_label(metric: str) -> str:
     """The y-axis label, true to what is plotted: SSIM (the fallback) measures distortion, not perception."""
-    better = "lower" if metric in LOWER_IS_BETTER else "higher"
+    better = "higher" if higher_is_better(metric) else "lower"
     if metric in DISTORTION_METRICS:
         return f"{metric.upper()}  ({better} = less distortion; no perceptual metric available)"
     return f"{metric.upper()}  ({better} = better perceptual quality)"

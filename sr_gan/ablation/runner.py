@@ -1,4 +1,6 @@
-"""Run a sweep's experiments as `train_sr.py --auto-resume` subprocesses, one or `jobs` at a time.
+"""Run a sweep's experiments as `python -m sr_gan.commands.train --auto-resume` subprocesses, one or `jobs`
+at a time. The child imports the sr_gan this process runs (its folder leads the child's PYTHONPATH), so a
+sweep started from a clone trains with that clone's code, not with an installed copy.
 
 A subprocess per run keeps runs independent (a crash, a NaN stop or an out-of-memory kill ends one
 run, not the sweep) and makes the sweep resumable for free: a finished run (newest checkpoint at
@@ -19,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import sr_gan
 from sr_gan import options as options_mod
 from sr_gan.utils import checkpoint as ckpt
 
 from .grid import Run
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "train_sr.py"
+PACKAGE_ROOT = str(Path(sr_gan.__file__).resolve().parents[1])   # the folder that holds this sr_gan
 _ITER = re.compile(r"iter_(\d+)\.pth$")
 
 
@@ -98,7 +101,7 @@ def gpu_ids() -> list[str]:
 
 
 def command(options_path: str, threads: int | None) -> list[str]:
-    cmd = [sys.executable, str(TRAIN_SCRIPT), "-opt", options_path, "--auto-resume"]
+    cmd = [sys.executable, "-m", "sr_gan.commands.train", "-opt", options_path, "--auto-resume"]
     if threads:
         cmd.append(f"num_threads={threads}")
     return cmd
@@ -178,7 +181,8 @@ def execute(runs: list[Run], out: str, jobs: int = 1, say: Callable[[str], None]
         while queue or running:
             while queue and len(running) < jobs:
                 run = queue.pop(0)
-                env = dict(os.environ)
+                env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                    [PACKAGE_ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
                 gpu = None
                 if cuda and free_gpus:
                     gpu = free_gpus.pop(0)

@@ -90,22 +90,17 @@ def build_network(cfg: dict, device: torch.device, channels_last: bool, **inject
 
 
 def load_pretrained(net: torch.nn.Module, path: str | None, strict: bool, what: str) -> None:
-    """`path.pretrain_<what>`: any supported weights file, or an experiment's checkpoints/latest marker."""
-    if not path:
-        return
-    import os
-    from ..errors import CheckpointError, OptionError
-    from ..utils.checkpoint import resolve_resume
-    key = f"path.pretrain_{what}"
-    try:
-        if os.path.basename(path) == "latest" and os.path.isdir(os.path.dirname(path) or "."):
-            path = resolve_resume("latest", os.path.dirname(path) or ".")
-        if not os.path.isfile(path):
-            raise OptionError(f"{key}: '{path}' is a folder, not a weights file" if os.path.isdir(path)
-                              else f"{key}: file '{path}' does not exist")
-        load_into(net, canonical_state_dict(load_state_dict_file(path)), strict=strict, what=what)
-    except CheckpointError as e:   # name the option and the file, not only the network
-        raise CheckpointError(f"{key}: {e}" if str(path) in str(e) else f"{key}: {path}: {e}") from None
+    """`path.pretrain_<what>`: any supported weights file, an experiment folder or its checkpoints/latest
+    marker; every error is one line that starts with the option's name."""
+    if path:
+        from ..errors import CheckpointError
+        from ..utils.checkpoint import resolve_checkpoint
+        key = f"path.pretrain_{what}"
+        file = resolve_checkpoint(path, what=key)
+        try:
+            load_into(net, canonical_state_dict(load_state_dict_file(file)), strict=strict, what=what)
+        except CheckpointError as e:
+            raise CheckpointError(f"{key}: {e}" if file in str(e) else f"{key}: {file}: {e}") from None
 
 
 class CompileFallback:

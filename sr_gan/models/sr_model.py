@@ -41,7 +41,7 @@ class SRModel:
         self.watch_steps("g")
         self.g = maybe_compile(self.net_g, t["compile"], "network_g")
         self.log_dict: dict[str, torch.Tensor] = {}
-        self.lr = self.hr = self.hr_usm = self.output = None
+        self.lr = self.hr = self.hr_usm = None
 
     # ------------------------------------------------------------------ data
     def feed_data(self, batch: dict) -> None:
@@ -131,7 +131,6 @@ class SRModel:
         self.precision.scaler.update()
         if self.ema is not None:
             self.ema.update(step)
-        self.output = sr.detach()
 
     def update_learning_rate(self) -> None:
         """The schedule follows the iteration, also after a skipped step (counted in skipped_steps, so
@@ -144,19 +143,8 @@ class SRModel:
     # ------------------------------------------------------------------ inference
     @property
     def inference_net(self) -> torch.nn.Module:
+        """The generator validation scores (the EMA copy when there is one), as sr_gan.validation runs it."""
         return self.ema.net if self.ema is not None else self.net_g
-
-    @torch.no_grad()
-    def test(self, lr: torch.Tensor | None = None) -> torch.Tensor:
-        lr = self.lr if lr is None else lr.to(self.device)
-        net = self.inference_net
-        was_training = net.training
-        net.eval()
-        with self.precision.autocast():
-            out = net(lr)
-        net.train(was_training)
-        self.output = out.float().clamp_(0, 1)
-        return self.output
 
     def current_losses(self) -> dict[str, float]:
         """This step's logged values; under DDP each is the mean over all processes (one all-reduce of

@@ -164,7 +164,6 @@ class SRGANModel(SRModel):
             self.ema.update(step)
         logs.update({k: v.detach() for k, v in {**g_terms, **d_terms}.items()})
         self.log_dict = logs
-        self.output = sr.detach()
 
     # ------------------------------------------------------------------ state
     def networks(self) -> dict[str, torch.nn.Module]:

@@ -196,25 +196,50 @@ def load_checkpoint(path: str) -> dict:
     return state
 
 
-def resolve_resume(target: str, folder: str) -> str:
-    """`--resume latest` -> the file named by folder/latest; `--resume PATH` -> PATH."""
-    if target != "latest":
-        return target
+def _marked(folder: str) -> str | None:
+    """The file folder/latest names, when the marker is there and that file exists."""
     marker = os.path.join(folder, LATEST)
-    if os.path.isfile(marker):
-        with open(marker, encoding="utf-8") as f:
+    if os.path.isfile(marker) and os.path.getsize(marker) < 4096:
+        with open(marker, encoding="utf-8", errors="replace") as f:
             name = f.read().strip()
-        if name and os.path.isfile(os.path.join(folder, name)):
+        if name and os.path.basename(name) == name and os.path.isfile(os.path.join(folder, name)):
             return os.path.join(folder, name)
-    found = list_checkpoints(folder)
+    return None
+
+
+def candidates(folder: str) -> list[str]:
+    """What `latest` means in a checkpoints folder, best first: the file the marker names, then the
+    other checkpoints newest first (the order a stale or missing marker falls back on)."""
+    marked = _marked(folder)
+    return ([marked] if marked else []) + [p for p in list_checkpoints(folder) if p != marked]
+
+
+def resolve_checkpoint(target, *, experiment_dir: str | None = None, what: str = "checkpoint") -> str:
+    """The one place a user's checkpoint argument becomes a file (resume, pretrain paths, upscale/test/export,
+    interpolation). `target` is a file; a `latest` marker; an experiment folder or its checkpoints folder
+    (-> its latest); or the word `latest` for `experiment_dir`'s latest. Errors are one line naming `what`
+    (the argument: '--resume', 'path.pretrain_network_g', '--model') and the path."""
+    target = str(target)
+    if target == LATEST and experiment_dir is not None:
+        folder = os.path.join(experiment_dir, "checkpoints")
+    elif os.path.isdir(target):
+        sub = os.path.join(target, "checkpoints")
+        folder = sub if os.path.isdir(sub) else target
+    elif os.path.basename(target) == LATEST and os.path.isfile(target) and os.path.getsize(target) < 4096:
+        folder = os.path.dirname(target) or "."
+    elif os.path.isfile(target):
+        return target
+    else:
+        raise CheckpointError(f"{what}: {target}: no such checkpoint file or experiment folder")
+    found = candidates(folder)
     if not found:
-        raise CheckpointError(f"{folder}: --resume latest: no checkpoint in this experiment")
+        raise CheckpointError(f"{what}: {target}: no checkpoint (iter_*.pth) in {folder}")
     return found[0]
 
 
 def newest_loadable(folder: str) -> tuple[str, dict] | None:
-    """The newest checkpoint that loads; corrupt or truncated ones are skipped with a warning."""
-    for path in list_checkpoints(folder):
+    """Auto-resume: the first of `candidates` that loads; corrupt or truncated ones are skipped with a warning."""
+    for path in candidates(folder):
         try:
             return path, load_checkpoint(path)
         except CheckpointError as e:

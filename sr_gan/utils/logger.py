@@ -71,11 +71,8 @@ def format_losses(losses: dict) -> str:
     return " ".join(f"{k}={v:.4g}" for k, v in losses.items())
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    def cell(x):
-        if isinstance(x, float):
-            return "inf" if x == float("inf") else f"{x:.4f}"
-        return str(x)
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """Rows of already formatted cells (numbers: sr_gan.scoring.format_score) as a Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)

@@ -180,7 +180,7 @@ def infer_generator_options(state_dict: dict) -> dict:
     """Recover the generator's constructor options from tensor shapes alone.
 
     RRDBNet: the number of ``conv_up`` stages gives the scale (1 -> x3, 2 -> x4, 3 -> x8), and a
-    ``conv_first`` taking 4x the output channels marks Real-ESRGAN's pixel-unshuffle x2.
+    ``conv_first`` taking 4x (16x) the output channels marks Real-ESRGAN's pixel-unshuffle x2 (x1).
     A one-stage checkpoint is read as x3: the original ESRGAN code also built x2 that way, and
     shapes cannot tell those apart; such x2 files are not supported by this RRDBNet.
     """
@@ -195,8 +195,8 @@ def infer_generator_options(state_dict: dict) -> dict:
             scale = {1: 3, 2: 4, 3: 8}.get(ups)
             if scale is None:
                 raise CheckpointError(f"rrdbnet-like checkpoint with {ups} conv_up layers; expected 1, 2 or 3")
-            if scale == 4 and in_ch == out_ch * 4:
-                scale, in_ch = 2, in_ch // 4
+            if scale == 4 and in_ch in (out_ch * 4, out_ch * 16):     # pixel-unshuffled input: x2 or x1
+                scale, in_ch = (2, in_ch // 4) if in_ch == out_ch * 4 else (1, in_ch // 16)
             return {"type": "rrdbnet", "num_in_ch": int(in_ch), "num_out_ch": int(out_ch),
                     "num_feat": int(first.shape[0]), "num_block": _count_indexed(sd, r"^body\.(\d+)\."),
                     "num_grow_ch": int(sd["body.0.rdb1.conv1.weight"].shape[0]), "scale": scale}
