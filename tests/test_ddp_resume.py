@@ -97,6 +97,7 @@ def _assert_same_weights(ref: dict, run: dict) -> None:
     for net, tensors in ref["nets"].items():
         for key, value in tensors.items():
             assert torch.equal(value, run["nets"][net][key]), f"{net}.{key} differs from the uninterrupted run"
+    assert any(not torch.equal(v, run["nets"]["g"][k]) for k, v in run["nets"]["g_ema"].items())   # EMA is not G
 
 
 def _resumes(exp: str, name: str) -> list[int]:
