@@ -52,6 +52,21 @@ def tiny_options(data_root: str, exp_root: str, **over) -> dict:
     return options.validate(opt)
 
 
+def optional_package(name: str):
+    """Import one of the optional `extras` packages (spandrel, onnx, onnxruntime) or skip the test, saying
+    which package is missing (pytest -ra lists the reason). CI sets SR_GAN_REQUIRE_EXTRAS=1: a missing
+    package then fails the test, so these checks can never be skipped there unnoticed."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        why = f"{test}: optional package '{name}' is not installed (pip install -e '.[extras]')"
+        if os.environ.get("SR_GAN_REQUIRE_EXTRAS") == "1":
+            pytest.fail(f"{why}; SR_GAN_REQUIRE_EXTRAS=1 requires it", pytrace=False)
+        pytest.skip(why)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_network_downloads():
     """Pretrained weights are never downloaded by the test suite (tests/weights_utils.py serves fakes)."""

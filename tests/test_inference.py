@@ -17,6 +17,8 @@ from sr_gan.inference import load_generator, upscale_image, upscale_tensor
 from sr_gan.registry import ARCHS
 from sr_gan.utils.image_io import ImageInfo, read_image_raw, write_image
 
+from conftest import optional_package
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"type": "rrdbnet", "num_feat": 8, "num_block": 1, "num_grow_ch": 8}
 
@@ -178,6 +180,7 @@ def test_training_checkpoint_latest_marker_and_arch_flags(tmp_path):
 
 
 def test_spandrel_architecture_through_upscale_tensor(tmp_path):
+    optional_package("spandrel")
     from spandrel.architectures.Compact.__arch.SRVGG import SRVGGNetCompact  # not one of our archs
     torch.manual_seed(5)
     compact = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=2).eval()
