@@ -8,14 +8,14 @@ interrupted chain, so the file costs about as much wall time as the chain alone.
 from __future__ import annotations
 
 import os
-import random
 import re
 import signal
 import time
 
 import torch
 
-from reliability_utils import run_cli, start_cli, tiny_options, write_options, write_photos
+from reliability_utils import (kill_schedule, naming_seed, run_cli, start_cli, tiny_options, write_options,
+                               write_photos)
 from sr_gan.utils import checkpoint as ckpt
 
 TOTAL = 40
@@ -73,8 +73,12 @@ def test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact(tmp_path):
     """srgan (vgg D, wgan_gp: its interpolation draws from torch's RNG, perceptual loss, EMA, warm-up +
     cosine lr): killed twice inside a checkpoint write and once between, with 1 loader worker, vs an
     uninterrupted run with 0 workers."""
-    seed = int(time.time()) % 10_000
-    rnd = random.Random(seed)
+    seed, rnd = kill_schedule("test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact")
+    with naming_seed(seed):
+        _sigkill_chain(tmp_path, rnd)
+
+
+def _sigkill_chain(tmp_path, rnd) -> None:
     hr = os.path.dirname(write_photos(tmp_path / "hr", count=3, size=48)[0])
     exp = str(tmp_path / "exp")
     common = dict(model="srgan", train__total_iter=TOTAL, save__freq=2, save__keep=2)
@@ -101,7 +105,7 @@ def test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact(tmp_path):
             time.sleep(rnd.uniform(0.0, 0.3))
         _kill(proc)
         if mode == "save":
-            assert _temp_files(ckdir), f"seed {seed}: the kill did not land inside a checkpoint write"
+            assert _temp_files(ckdir), "the kill did not land inside a checkpoint write"
         _assert_every_checkpoint_loads(ckdir)
     final = run_cli(["-opt", crash_yml, "--auto-resume"])
     assert final.returncode == 0, final.stderr[-3000:]
@@ -110,7 +114,7 @@ def test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact(tmp_path):
 
     log = open(os.path.join(exp, "crash", "train.log"), encoding="utf-8").read()
     resumes = [int(n) for n in re.findall(r"resumed from .* at iteration (\d+)", log)]
-    assert len(resumes) == 3 and resumes == sorted(resumes) and resumes[0] > 0, (seed, resumes, resumed_at)
+    assert len(resumes) == 3 and resumes == sorted(resumes) and resumes[0] > 0, (resumes, resumed_at)
     assert not _temp_files(ckdir)                  # stale temp files of killed writes are cleaned up
     _assert_every_checkpoint_loads(ckdir)
     assert len(ckpt.list_checkpoints(ckdir)) == 2  # save.keep

@@ -8,6 +8,8 @@ import torch
 
 from sr_gan.inference import SAFETENSORS_ARCH_KEY, load_generator
 
+from conftest import optional_package
+
 TINY = {"type": "rrdbnet", "num_feat": 8, "num_block": 1, "num_grow_ch": 8}
 
 
@@ -46,7 +48,8 @@ def test_safetensors_round_trip(tmp_path, capsys, checkpoint):
 
 
 def test_onnx_matches_pytorch(tmp_path, capsys, checkpoint):
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is needed to run the exported ONNX graph")
+    optional_package("onnx")
+    ort = optional_package("onnxruntime")
     import numpy as np
     path, g_ema = checkpoint
     out = tmp_path / "gen.onnx"

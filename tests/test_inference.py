@@ -16,6 +16,8 @@ from sr_gan.inference import load_generator, upscale_image, upscale_tensor
 from sr_gan.registry import ARCHS
 from sr_gan.utils.image_io import ImageInfo, read_image_raw, write_image
 
+from conftest import optional_package
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"type": "rrdbnet", "num_feat": 8, "num_block": 1, "num_grow_ch": 8}
 
@@ -32,7 +34,9 @@ def tiny_rrdbnet(scale: int = 4, seed: int = 0, strong: bool = False) -> nn.Modu
 
 
 def save_training_checkpoint(path, net: nn.Module, scale: int = 4) -> None:
-    torch.save({"iter": 7, "nets": {"g": net.state_dict(), "g_ema": net.state_dict()},
+    """`net` as the EMA; the raw generator differs (output shifted by 0.1), so using it instead shows."""
+    raw = {k: v + 0.1 if k == "conv_last.bias" else v for k, v in net.state_dict().items()}
+    torch.save({"iter": 7, "nets": {"g": raw, "g_ema": net.state_dict()},
                 "opt": {"scale": scale, "network_g": dict(TINY)}}, path)
 
 
@@ -175,6 +179,7 @@ def test_training_checkpoint_latest_marker_and_arch_flags(tmp_path):
 
 
 def test_spandrel_architecture_through_upscale_tensor(tmp_path):
+    optional_package("spandrel")
     from spandrel.architectures.Compact.__arch.SRVGG import SRVGGNetCompact  # not one of our archs
     torch.manual_seed(5)
     compact = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=2).eval()
@@ -215,7 +220,8 @@ def _upscale_main(capsys, *args) -> tuple[int, str]:
 
 def test_upscale_cli_modes_bits_errors_skip_and_refusal(tmp_path, capsys):
     ckpt = tmp_path / "g.pth"
-    save_training_checkpoint(ckpt, tiny_rrdbnet(seed=6))
+    ema = tiny_rrdbnet(seed=6)
+    save_training_checkpoint(ckpt, ema)
     src, out = tmp_path / "in", tmp_path / "out"
     rng = np.random.default_rng(1)
     write_image(src / "gray.png", rng.integers(0, 256, (10, 12, 1), dtype=np.uint8))
@@ -238,6 +244,12 @@ def test_upscale_cli_modes_bits_errors_skip_and_refusal(tmp_path, capsys):
     assert os.stat(out / "gray.png").st_mtime_ns == stamp
     code, err = _upscale_main(capsys, "-i", src / "gray.png", "-o", out, "--model", ckpt, "--overwrite")
     assert code == 0 and "1 written, 0 skipped" in err
+    # the pixels are the EMA generator's (8-bit rounding apart), not the raw generator's
+    gray, info = read_image_raw(src / "gray.png")
+    with torch.no_grad():
+        want = upscale_image(ema, gray.astype(np.float32) / 255, info, 4)
+    got, _ = read_image_raw(out / "gray.png")
+    assert np.abs(got.astype(np.float32) / 255 - want).max() <= 0.5 / 255 + 1e-6
     before = (src / "gray.png").read_bytes()
     code, err = _upscale_main(capsys, "-i", src / "gray.png", "-o", src, "--model", ckpt, "--overwrite")
     assert code == 2
