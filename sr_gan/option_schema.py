@@ -118,7 +118,8 @@ SCHEMA: dict = {
     "model": F(str, "sr", "sr: generator trained with train.losses | srgan: + discriminator (network_d) and train.gan",
                choices=lambda: MODELS.names()),
     "scale": F(int, doc="upscaling factor; one network_g supports (its supported_scales, e.g. rrdbnet 1, 2, 3, 4, 8); "
-                        "datasets.train.crop must be a multiple of it", required=True, min=1, max=16, nullable=False),
+                        "datasets.train.crop must be a multiple of it (the generator's supported_scales are the upper bound)",
+                 required=True, min=1, nullable=False),
     "device": F(str, "auto", "auto | cpu | cuda (auto picks CUDA when present)", choices=["auto", "cpu", "cuda"]),
     "seed": F(int, 0, "seed for weights, data order and augmentation"),
     "num_threads": F(int, None, "CPU threads for torch (default: torch's choice; scripts/ablate.py: cores // jobs "

@@ -81,6 +81,7 @@ def test_basicsr_lmdb_trains_and_validates_through_train_sr(lmdbs, tmp_path, cap
     # the bicubic column is the PSNR of the LMDB's LR image upscaled: recomputed here from the same pair
     (hr,), (lr,) = (list(d.values()) for d in _pairs(1, 48, offset=4))
     up = np.clip(imresize(lr[:, :, ::-1].astype(np.float32) / 255, 4), 0, 1).astype(np.float64)
+    up = np.round(up * 255.0) / 255.0                                   # scored as the 8-bit image it saves
     y = lambda a: (16 + a @ np.array([65.481, 128.553, 24.966]))[4:-4, 4:-4]    # noqa: E731  MATLAB Y, border 4
     expected = 10 * np.log10(255 ** 2 / np.mean((y(up) - y(hr[:, :, ::-1] / 255.0)) ** 2))
     assert len(psnr) == 2 and float(psnr[-1][1]) == pytest.approx(expected, abs=1e-4), (psnr, expected)
