@@ -159,11 +159,11 @@ def demo(args) -> int:
     hr, _ = read_image(os.path.join("datasets/demo/val/HR", src))
     gan_dir, psnr_dir = experiment_path(gan_opt), experiment_path(psnr_opt)
     lr_path = os.path.join(gan_dir, "demo_input", src)
-    lr = imresize(hr, 1 / 4)
-    write_image(lr_path, lr)
+    write_image(lr_path, imresize(hr, 1 / 4))
+    lr, _ = read_image(lr_path)       # the 8-bit LR the models read, for bicubic too
     psnr_out = upscale(os.path.join(psnr_dir, "checkpoints", "latest"), lr_path, os.path.join(psnr_dir, "upscaled"))
     gan_out = upscale(os.path.join(gan_dir, "checkpoints", "latest"), lr_path, os.path.join(gan_dir, "upscaled"))
-    images = {"HR photo": hr, "bicubic": np.clip(imresize(lr, 4), 0, 1),
+    images = {"HR photo": hr, "bicubic": np.round(np.clip(imresize(lr, 4), 0, 1) * 255) / 255,
               "PSNR model": read_image(psnr_out)[0], "GAN model": read_image(gan_out)[0]}
     compare = os.path.join(gan_dir, "side_by_side.png")
     write_image(compare, side_by_side(list(images.values()), SIDE_BY_SIDE_CROPS, size=64, zoom=4))
@@ -173,7 +173,7 @@ def demo(args) -> int:
     print(f"side by side (HR | bicubic | PSNR model | GAN model, crops x4): {compare}")
     print(f"GAN stage: {gan_file}: {recipe(gan_opt)}")
     print(f"{src}: grid-artefact energy at {' / '.join(map(str, GRID_PERIODS))} px (8-bit levels of Y detail that "
-          f"repeats on that grid; a grid shows as several times the HR photo's value) and Y-PSNR, border {border}")
+          f"repeats on that grid; a grid lifts it above the HR photo's own) and Y-PSNR, border {border}")
     for label, img in images.items():
         grid = grid_artefacts(img, border)
         quality = "" if label == "HR photo" else f"   {calculate_psnr(img, hr, border, True):.2f} dB"
