@@ -4,10 +4,13 @@
 Stage 1 trains the PSNR model (options/demo.yml) and prints validation PSNR/SSIM next to bicubic.
 Stage 2 fine-tunes it into a GAN. With VGG19's ImageNet weights in torch's hub cache it runs ESRGAN's
 recipe (options/demo_esrgan.yml: L1 + VGG19 perceptual + relativistic GAN). Without them it says so in
-one line and runs options/demo_esrgan_novgg.yml instead, because a perceptual loss on random VGG19
-features paints a grid over the image. Both generators then upscale a held-out photo, and the summary
-prints each one's grid-artefact energy next to its PSNR, so a clean result is a number, not a claim.
+one line and runs options/demo_esrgan_novgg.yml instead: a perceptual loss on random VGG19 features,
+like every no-VGG19 loss mix tried that let the GAN term do much, paints a grid over the image (README,
+"What the demo gives"). Both generators then upscale a held-out photo; the summary prints the grid-artefact
+energy of each next to HR and bicubic, so a clean result is a number, not a claim.
 """
+from __future__ import annotations
+
 import argparse
 import os
 import subprocess
