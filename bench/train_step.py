@@ -1,27 +1,34 @@
 #!/usr/bin/env python
-"""Time the real `srgan` training step (RRDBNet G + VGG-style D + VGG19 conv5_4 perceptual loss).
+"""Time the real `srgan` training step (RRDBNet G + VGG-style D + VGG19 conv5_4 perceptual loss),
+next to BasicSR 1.4.2's own ESRGANModel step with the same networks and options (`--basicsr`).
 
-Per case: median seconds/iteration of model.optimize_parameters, FLOP per step (FlopCounterMode
-around one step), achieved GFLOP/s, and the overhead ratio = step time / the sum of the bare
-forward+backward passes it contains (G; D on the real and on the fake batch; VGG on sr with grad
-and on hr without), each timed alone with the same dtype/memory format, interleaved with the steps
-(one step, then each bare pass, per round; the ratio is the median over rounds). A ratio near 1 means the
-step adds nothing but the compute it needs (losses, optimizers, EMA and the finiteness check are
-cheap); random VGG weights (pretrained=False) are as slow as real ones.
+Cases (`--cases`): `basicsr`, or sr_gan with `<amp>[+cl][+compile]` (train.amp, train.channels_last,
+train.compile). Every case is built and warmed up first (the first step's time is reported: it is
+what torch.compile costs), then timed round-robin, one step of each case per round, so each case
+sees the same machine load; "x BasicSR" is the median over rounds of BasicSR's time / the case's.
+Per case also: FLOP per step (FlopCounterMode around one step; eager cases only), GFLOP/s, and with
+`--bare` the overhead ratio = step time / the sum of the bare forward+backward passes the step
+contains (G; D on the real and the fake batch; VGG on sr with grad and on hr without), timed in the
+same round. The load average is printed at the start and end of the timed rounds: on a shared
+machine a figure is only meaningful when it stayed low. Random VGG weights are as slow as real ones.
 
-    python bench/train_step.py --config esrgan --iters 3 --warmup 1
+    PYTHONPATH=/work/bsr python bench/train_step.py --config esrgan --cases basicsr fp32 bf16+cl --iters 5 --table
     python bench/train_step.py --config small --amp bf16 --channels-last --table
     python bench/train_step.py --peak
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 import warnings
 
 import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]     # sr_gan from this checkout; basicsr_step
 
 CONFIGS = {   # name -> (generator kwargs, discriminator kwargs)
     "esrgan": ({"type": "rrdbnet", "num_feat": 64, "num_block": 23, "num_grow_ch": 32}, {"type": "vgg", "num_feat": 64}),
@@ -96,51 +103,107 @@ def bare_passes(model, lr, hr) -> dict:
             "VGG(sr) fwd+bwd": vgg_sr, "VGG(hr) fwd": vgg_hr}
 
 
-def step_flops(model) -> float:
+CASE_HELP = ("a case: basicsr | <amp>[+cl][+compile] with amp none/fp32, bf16 or fp16; cl = train.channels_last, "
+             "compile = train.compile (e.g. fp32, bf16+cl, bf16+cl+compile)")
+
+
+def parse_case(text: str) -> dict:
+    """'bf16+cl+compile' -> {'amp': 'bf16', 'channels_last': True, 'compile': True}; 'basicsr' -> BasicSR."""
+    if text == "basicsr":
+        return {"name": "basicsr", "basicsr": True, "amp": "none", "channels_last": False, "compile": False}
+    amp, *flags = text.split("+")
+    amp = {"fp32": "none"}.get(amp, amp)
+    if amp not in ("none", "bf16", "fp16") or any(f not in ("cl", "compile") for f in flags):
+        raise argparse.ArgumentTypeError(f"bad case '{text}'; {CASE_HELP}")
+    return {"name": text, "basicsr": False, "amp": amp, "channels_last": "cl" in flags, "compile": "compile" in flags}
+
+
+def make_batch(config_batch: int, hr: int) -> dict:
+    g = torch.Generator().manual_seed(0)
+    return {"lr": torch.rand(config_batch, 3, hr // 4, hr // 4, generator=g),
+            "hr": torch.rand(config_batch, 3, hr, hr, generator=g)}
+
+
+def build_case(args, case: dict, batch: dict):
+    """(model, step(it) closure) for one case; the same batch for every case."""
+    torch.manual_seed(0)
+    if case["basicsr"]:
+        from basicsr_step import build_esrgan_model
+        g, d = CONFIGS[args.config]
+        model = build_esrgan_model(g, d, args.device, args.hr)
+        model.feed_data({"lq": batch["lr"], "gt": batch["hr"]})
+        return model, model.optimize_parameters
+    from sr_gan.registry import MODELS
+    opt = make_options(args.config, case["amp"], case["channels_last"], case["compile"], args.device, args.batch, args.hr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # "random VGG19 features" is expected here
+        model = MODELS.get("srgan")(opt, torch.device(args.device))
+    model.feed_data(batch)
+    return model, model.optimize_parameters
+
+
+def count_flops(step, it: int) -> float:
     from torch.utils.flop_counter import FlopCounterMode
     with FlopCounterMode(display=False) as counter:
-        model.optimize_parameters(1)
+        step(it)
     return counter.get_total_flops()
 
 
-def bench_case(args, amp: str, channels_last: bool) -> dict:
-    from sr_gan.registry import MODELS
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-    opt = make_options(args.config, amp, channels_last, args.compile, args.device, args.batch, args.hr)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")          # "random VGG19 features" is expected here
-        model = MODELS.get("srgan")(opt, device)
-    lr_size = args.hr // 4
-    batch = {"lr": torch.rand(args.batch, 3, lr_size, lr_size), "hr": torch.rand(args.batch, 3, args.hr, args.hr)}
-    model.feed_data(batch)
-    step = {"it": 0}
+def load_avg() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
-    def train_step():
-        step["it"] += 1
-        model.optimize_parameters(step["it"])
-    parts = bare_passes(model, model.lr, model.hr)
-    for _ in range(args.warmup):
-        train_step()
-        for fn in parts.values():
-            fn()
-    # interleaved rounds: on a shared machine the step and its bare passes see the same load,
-    # so the per-round ratio is far steadier than a ratio of two separately taken medians
-    rounds = []
+
+def run_cases(args, cases: list[dict]) -> list[dict]:
+    """Build every case, warm each up (the first step's time is what compile costs), then time them
+    round-robin, one step of each case per round, so every case sees the same machine load."""
+    device = torch.device(args.device)
+    batch = make_batch(args.batch, args.hr)
+    rows, steps, its = [], [], []
+    for case in cases:
+        model, step = build_case(args, case, batch)
+        it = {"n": 0}
+
+        def run(step=step, it=it):
+            it["n"] += 1
+            step(it["n"])
+        t = time.perf_counter()
+        run()
+        sync(device)
+        first = time.perf_counter() - t
+        for _ in range(args.warmup - 1):
+            run()
+        sync(device)
+        bare = bare_passes(model, model.lr, model.hr) if args.bare and not case["basicsr"] else None
+        rows.append({**case, "config": args.config, "model": model, "first_s": first, "times": [], "bare": [], "bare_fns": bare})
+        steps.append(run)
+        its.append(it)
+    load_start = load_avg()
     for _ in range(args.iters):
-        t_step = timed(train_step, device, 1, 0)
-        t_parts = {name: timed(fn, device, 1, 0) for name, fn in parts.items()}
-        rounds.append((t_step, t_parts))
-    t_step = statistics.median(r[0] for r in rounds)
-    parts = {name: statistics.median(r[1][name] for r in rounds) for name in parts}
-    overhead = statistics.median(r[0] / sum(r[1].values()) for r in rounds)
-    for n in model.networks().values():
-        n.zero_grad(set_to_none=True)
-    flops = step_flops(model) if not args.compile else float("nan")   # FlopCounterMode sees eager ops only
-    bare = sum(parts.values())
-    return {"config": args.config, "amp": amp, "channels_last": channels_last, "compile": args.compile,
-            "device": args.device, "s_per_it": t_step, "gflop": flops / 1e9, "gflops": flops / 1e9 / t_step,
-            "bare_s": bare, "overhead": overhead, "parts": parts}
+        for row, run in zip(rows, steps):
+            row["times"].append(timed(run, device, 1, 0))
+            if row["bare_fns"]:
+                parts = {name: timed(fn, device, 1, 0) for name, fn in row["bare_fns"].items()}
+                row["bare"].append(parts)
+    load_end = load_avg()
+    base = next((r for r in rows if r["basicsr"]), None)
+    for row, it in zip(rows, its):
+        row["s_per_it"] = statistics.median(row["times"])
+        row["x_basicsr"] = statistics.median(b / t for b, t in zip(base["times"], row["times"])) if base else float("nan")
+        if row["bare"]:
+            row["overhead"] = statistics.median(t / sum(p.values()) for t, p in zip(row["times"], row["bare"]))
+            row["bare_s"] = sum(statistics.median(p[k] for p in row["bare"]) for k in row["bare"][0])
+        else:
+            row["overhead"] = row["bare_s"] = float("nan")
+        model = row.pop("model")
+        if hasattr(model, "networks"):
+            for n in model.networks().values():
+                n.zero_grad(set_to_none=True)
+        # FlopCounterMode sees eager ops only: no count for compiled cases
+        row["gflop"] = float("nan") if row["compile"] else count_flops(model.optimize_parameters, it["n"] + 1) / 1e9
+        row["gflops"] = row["gflop"] / row["s_per_it"]
+        row["load"] = f"{load_start} -> {load_end}"
+        row.pop("bare_fns")
+    return rows
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device, n: int, seconds: float = 2.0) -> float:
@@ -173,10 +236,28 @@ def conv_peak(dtype: torch.dtype, device: torch.device, channels_last: bool, sec
     return 2 * 16 * 64 * 64 * 9 * 32 * 32 * calls / (time.perf_counter() - t) / 1e9
 
 
+def platform_line(args) -> str:
+    """Which hardware the figures come from: CPU model and bf16-relevant flags, or the GPU's name."""
+    if args.device == "cuda":
+        return f"device cuda ({torch.cuda.get_device_name()}), torch {torch.__version__}"
+    model, flags = "?", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model == "?":
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    bf16 = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in flags] or ["no bf16 flags"]
+    return (f"device cpu ({model}, capability {torch.backends.cpu.get_cpu_capability()}, {', '.join(bf16)}), "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+
 def peak(args) -> None:
     device = torch.device(args.device)
-    cap = torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else torch.cuda.get_device_name()
-    print(f"device {device} ({cap}), torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(platform_line(args))
     dtypes = [("fp32", torch.float32), ("bf16", torch.bfloat16)] + ([("fp16", torch.float16)] if device.type == "cuda" else [])
     n = 2048 if device.type == "cpu" else 8192
     for name, dt in dtypes:
@@ -188,24 +269,29 @@ def peak(args) -> None:
 
 
 def table(rows: list[dict]) -> str:
-    head = "| config | amp | channels_last | compile | s/it | GFLOP/step | GFLOP/s | bare passes s | overhead |\n" \
-           "|---|---|---|---|---|---|---|---|---|"
-    lines = [f"| {r['config']} | {r['amp']} | {r['channels_last']} | {r['compile']} | {r['s_per_it']:.3f} | "
-             f"{r['gflop']:.1f} | {r['gflops']:.1f} | {r['bare_s']:.3f} | {r['overhead']:.3f} |" for r in rows]
+    head = ("| config | case | amp | channels_last | compile | s/it | x BasicSR | GFLOP/step | GFLOP/s | first step s "
+            "| bare passes s | overhead | load avg (1/5/15 min, start -> end) |\n|" + "---|" * 13)
+    lines = [f"| {r['config']} | {r['name']} | {r['amp']} | {r['channels_last']} | {r['compile']} | {r['s_per_it']:.3f} | "
+             f"{r['x_basicsr']:.2f} | {r['gflop']:.1f} | {r['gflops']:.1f} | {r['first_s']:.1f} | {r['bare_s']:.3f} | "
+             f"{r['overhead']:.3f} | {r['load']} |" for r in rows]
     return "\n".join([head] + lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", choices=sorted(CONFIGS), default="small")
-    p.add_argument("--amp", nargs="+", choices=["none", "bf16", "fp16"], default=["none"], help="one case per value")
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--compile", action="store_true", help="torch.compile G and D (train.compile)")
+    p.add_argument("--cases", nargs="+", type=parse_case, default=None, metavar="CASE", help=CASE_HELP)
+    p.add_argument("--basicsr", action="store_true", help="add BasicSR 1.4.2's ESRGANModel (fp32) as the first case")
+    p.add_argument("--amp", nargs="+", choices=["none", "bf16", "fp16"], default=["none"],
+                   help="without --cases: one case per value")
+    p.add_argument("--channels-last", action="store_true", help="without --cases: channels_last for every case")
+    p.add_argument("--compile", action="store_true", help="without --cases: train.compile for every case")
+    p.add_argument("--bare", action="store_true", help="also time the bare passes of each sr_gan step (overhead column)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--hr", type=int, default=128, help="HR patch size (LR = HR/4)")
-    p.add_argument("--iters", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--iters", type=int, default=3, help="timed rounds (one step of every case per round)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps per case (the first one is reported)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--table", action="store_true", help="print a Markdown table at the end")
     p.add_argument("--peak", action="store_true", help="only measure matmul/conv GFLOP/s of this machine")
@@ -217,14 +303,19 @@ def main(argv=None) -> int:
     if args.peak:
         peak(args)
         return 0
-    rows = []
-    for amp in args.amp:
-        r = bench_case(args, amp, args.channels_last)
-        rows.append(r)
-        parts = ", ".join(f"{k} {v:.3f}" for k, v in r["parts"].items())
-        print(f"{r['config']} amp={amp} channels_last={r['channels_last']} compile={r['compile']}: "
-              f"{r['s_per_it']:.3f} s/it, {r['gflop']:.1f} GFLOP/step, {r['gflops']:.1f} GFLOP/s, "
-              f"overhead {r['overhead']:.3f} (bare {r['bare_s']:.3f} s: {parts})", flush=True)
+    cases = args.cases or [{"name": "+".join([{"none": "fp32"}.get(a, a)] + (["cl"] if args.channels_last else [])
+                                             + (["compile"] if args.compile else [])),
+                            "basicsr": False, "amp": a, "channels_last": args.channels_last, "compile": args.compile}
+                           for a in args.amp]
+    if args.basicsr and not any(c["basicsr"] for c in cases):
+        cases = [parse_case("basicsr")] + cases
+    args.warmup = max(1, args.warmup)
+    print(f"{platform_line(args)}; load avg {load_avg()}", flush=True)
+    rows = run_cases(args, cases)
+    for r in rows:
+        print(f"{r['config']} {r['name']}: {r['s_per_it']:.3f} s/it (rounds {', '.join(f'{t:.3f}' for t in r['times'])}), "
+              f"x BasicSR {r['x_basicsr']:.2f}, {r['gflop']:.1f} GFLOP/step, {r['gflops']:.1f} GFLOP/s, "
+              f"first step {r['first_s']:.1f} s, overhead {r['overhead']:.3f}, load {r['load']}", flush=True)
     if args.table:
         print(table(rows))
     return 0
