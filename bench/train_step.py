@@ -36,10 +36,11 @@ CONFIGS = {   # name -> (generator kwargs, discriminator kwargs)
 }
 
 
-def make_options(config: str, amp: str, channels_last: bool, compile_: bool, device: str, batch: int, hr: int) -> dict:
+def make_options(config: str, amp: str, channels_last: bool, compile_: bool, device: str, batch: int, hr: int,
+                 overrides: tuple = ()) -> dict:
     from sr_gan import options
     g, d = CONFIGS[config]
-    return options.validate({
+    raw = {
         "name": f"bench_{config}", "model": "srgan", "scale": 4, "device": device,
         "datasets": {"train": {"type": "paired", "hr": "unused", "crop": hr, "batch": batch, "workers": 0}},
         "network_g": dict(g), "network_d": dict(d),
@@ -48,7 +49,10 @@ def make_options(config: str, amp: str, channels_last: bool, compile_: bool, dev
                              {"type": "perceptual", "layers": {"conv5_4": 1.0}, "weight": 1.0, "pretrained": False}],
                   "gan": {"type": "vanilla", "relativistic": True, "weight": 5e-3},
                   "amp": amp, "channels_last": channels_last, "compile": compile_},
-    })
+    }
+    for text in overrides:       # e.g. train.losses.perceptual.autocast=false
+        options.apply_override(raw, *options.parse_override(text))
+    return options.validate(raw)
 
 
 def sync(device: torch.device) -> None:
@@ -103,19 +107,47 @@ def bare_passes(model, lr, hr) -> dict:
             "VGG(sr) fwd+bwd": vgg_sr, "VGG(hr) fwd": vgg_hr}
 
 
-CASE_HELP = ("a case: basicsr | <amp>[+cl][+compile] with amp none/fp32, bf16 or fp16; cl = train.channels_last, "
-             "compile = train.compile (e.g. fp32, bf16+cl, bf16+cl+compile)")
+def _vgg_nchw(model) -> None:
+    for m in model.losses.modules():
+        m.to(memory_format=torch.contiguous_format)
+
+
+def _adam(model, **kw) -> None:
+    for k, o in model.optimizers.items():
+        d = o.defaults
+        model.optimizers[k] = type(o)(o.param_groups[0]["params"], lr=d["lr"], betas=d["betas"], eps=d["eps"],
+                                      weight_decay=d["weight_decay"], **kw)
+
+
+# bench-only variants (`+x-<name>`): what a change in the library is measured against, in one run
+EXPERIMENTS = {
+    "vgg-nchw": _vgg_nchw,                                                  # loss modules left NCHW
+    "fused-adam": lambda m: _adam(m, fused=True),                           # torch's fused CPU Adam
+    "loop-adam": lambda m: _adam(m, foreach=False),                         # per-tensor Adam
+}
+
+CASE_HELP = ("a case: basicsr | <amp>[+cl][+compile][+x-<experiment>][,key=value...] with amp none/fp32, bf16 or "
+             "fp16; cl = train.channels_last, compile = train.compile, x-: a bench-only variant ("
+             + ", ".join(EXPERIMENTS) + "), then option overrides "
+             "(e.g. fp32, bf16+cl, bf16+cl+compile, bf16+cl,train.losses.perceptual.autocast=false)")
 
 
 def parse_case(text: str) -> dict:
     """'bf16+cl+compile' -> {'amp': 'bf16', 'channels_last': True, 'compile': True}; 'basicsr' -> BasicSR."""
     if text == "basicsr":
-        return {"name": "basicsr", "basicsr": True, "amp": "none", "channels_last": False, "compile": False}
-    amp, *flags = text.split("+")
+        return {"name": "basicsr", "basicsr": True, "amp": "none", "channels_last": False, "compile": False,
+                "overrides": (), "experiments": ()}
+    head, *overrides = text.split(",")
+    amp, *flags = head.split("+")
     amp = {"fp32": "none"}.get(amp, amp)
-    if amp not in ("none", "bf16", "fp16") or any(f not in ("cl", "compile") for f in flags):
+    experiments = tuple(f[2:] for f in flags if f.startswith("x-"))
+    flags = [f for f in flags if not f.startswith("x-")]
+    if amp not in ("none", "bf16", "fp16") or any(f not in ("cl", "compile") for f in flags) or \
+            any(x not in EXPERIMENTS for x in experiments) or \
+            any("=" not in o for o in overrides):
         raise argparse.ArgumentTypeError(f"bad case '{text}'; {CASE_HELP}")
-    return {"name": text, "basicsr": False, "amp": amp, "channels_last": "cl" in flags, "compile": "compile" in flags}
+    return {"name": text, "basicsr": False, "amp": amp, "channels_last": "cl" in flags, "compile": "compile" in flags,
+            "overrides": tuple(overrides), "experiments": experiments}
 
 
 def make_batch(config_batch: int, hr: int) -> dict:
@@ -134,10 +166,13 @@ def build_case(args, case: dict, batch: dict):
         model.feed_data({"lq": batch["lr"], "gt": batch["hr"]})
         return model, model.optimize_parameters
     from sr_gan.registry import MODELS
-    opt = make_options(args.config, case["amp"], case["channels_last"], case["compile"], args.device, args.batch, args.hr)
+    opt = make_options(args.config, case["amp"], case["channels_last"], case["compile"], args.device, args.batch, args.hr,
+                       case["overrides"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # "random VGG19 features" is expected here
         model = MODELS.get("srgan")(opt, torch.device(args.device))
+    for x in case["experiments"]:
+        EXPERIMENTS[x](model)
     model.feed_data(batch)
     return model, model.optimize_parameters
 
@@ -305,7 +340,8 @@ def main(argv=None) -> int:
         return 0
     cases = args.cases or [{"name": "+".join([{"none": "fp32"}.get(a, a)] + (["cl"] if args.channels_last else [])
                                              + (["compile"] if args.compile else [])),
-                            "basicsr": False, "amp": a, "channels_last": args.channels_last, "compile": args.compile}
+                            "basicsr": False, "amp": a, "channels_last": args.channels_last, "compile": args.compile,
+                            "overrides": (), "experiments": ()}
                            for a in args.amp]
     if args.basicsr and not any(c["basicsr"] for c in cases):
         cases = [parse_case("basicsr")] + cases
