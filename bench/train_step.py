@@ -122,8 +122,8 @@ def _adam(model, **kw) -> None:
 # bench-only variants (`+x-<name>`): what a change in the library is measured against, in one run
 EXPERIMENTS = {
     "vgg-nchw": _vgg_nchw,                                                  # loss modules left NCHW
-    "fused-adam": lambda m: _adam(m, fused=True),                           # torch's fused CPU Adam
-    "loop-adam": lambda m: _adam(m, foreach=False),                         # per-tensor Adam
+    "foreach-adam": lambda m: _adam(m, foreach=True),                       # multi-tensor Adam (before: CPU default)
+    "loop-adam": lambda m: _adam(m, foreach=False, fused=False),            # per-tensor Adam
 }
 
 CASE_HELP = ("a case: basicsr | <amp>[+cl][+compile][+x-<experiment>][,key=value...] with amp none/fp32, bf16 or "

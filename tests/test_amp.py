@@ -104,10 +104,10 @@ def test_fallback_does_not_hide_real_errors(monkeypatch):
             m.optimize_parameters(1)
 
 
-def test_optimizers_are_multi_tensor_and_grads_are_freed():
+def test_optimizers_are_fused_and_grads_are_freed():
     m = _model("none")
     for opt in m.optimizers.values():
-        assert opt.defaults["foreach"] is True and not opt.defaults.get("fused")   # CPU: foreach
+        assert opt.defaults["fused"] is True and not opt.defaults.get("foreach")   # CPU: fused
     m.optimize_parameters(1)
     m.optimizers["g"].zero_grad(set_to_none=True)
     assert all(p.grad is None for p in m.net_g.parameters())
