@@ -170,13 +170,14 @@ def main(argv=None) -> int:
                    metavar="CASE", help=CASE_HELP)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--hr", type=int, default=128)
+    p.add_argument("--hr", type=int, default=None, help="HR patch size (default: the config's)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=2, help="profiled steps per case")
     p.add_argument("--top", type=int, default=25, help="ops listed by self time")
     p.add_argument("--shapes", action="store_true", help="group the op list by input shape")
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
+    args.hr = args.hr or CONFIGS[args.config]["hr"]
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "cuda":

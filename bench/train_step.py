@@ -19,6 +19,7 @@ machine a figure is only meaningful when it stayed low. Random VGG weights are a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -30,24 +31,36 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]     # sr_gan from this checkout; basicsr_step
 
-CONFIGS = {   # name -> (generator kwargs, discriminator kwargs)
-    "esrgan": ({"type": "rrdbnet", "num_feat": 64, "num_block": 23, "num_grow_ch": 32}, {"type": "vgg", "num_feat": 64}),
-    "small": ({"type": "rrdbnet", "num_feat": 32, "num_block": 6, "num_grow_ch": 16}, {"type": "vgg", "num_feat": 32}),
+ESRGAN_LOSSES = [{"type": "l1", "weight": 1e-2},
+                 {"type": "perceptual", "layers": {"conv5_4": 1.0}, "weight": 1.0, "pretrained": False}]
+# Real-ESRGAN's train_realesrgan_x4plus.yml: every term against the unsharp-masked HR, 5 VGG layers
+REALESRGAN_LOSSES = [{"type": "l1", "weight": 1.0, "target": "hr_usm"},
+                     {"type": "perceptual", "weight": 1.0, "target": "hr_usm", "pretrained": False,
+                      "layers": {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0}}]
+CONFIGS = {   # name -> generator, discriminator, losses, GAN, default HR size, BasicSR model that matches
+    "esrgan": {"g": {"type": "rrdbnet", "num_feat": 64, "num_block": 23, "num_grow_ch": 32},
+               "d": {"type": "vgg", "num_feat": 64}, "losses": ESRGAN_LOSSES,
+               "gan": {"type": "vanilla", "relativistic": True, "weight": 5e-3}, "hr": 128, "basicsr": "ESRGANModel"},
+    "small": {"g": {"type": "rrdbnet", "num_feat": 32, "num_block": 6, "num_grow_ch": 16},
+              "d": {"type": "vgg", "num_feat": 32}, "losses": ESRGAN_LOSSES,
+              "gan": {"type": "vanilla", "relativistic": True, "weight": 5e-3}, "hr": 128, "basicsr": "ESRGANModel"},
+    "realesrgan": {"g": {"type": "rrdbnet", "num_feat": 64, "num_block": 23, "num_grow_ch": 32},
+                   "d": {"type": "unet_sn", "num_feat": 64, "skip_connection": True}, "losses": REALESRGAN_LOSSES,
+                   "gan": {"type": "vanilla", "weight": 0.1, "target": "hr_usm"}, "hr": 256,
+                   "basicsr": "RealESRGANModel"},
 }
 
 
 def make_options(config: str, amp: str, channels_last: bool, compile_: bool, device: str, batch: int, hr: int,
                  overrides: tuple = ()) -> dict:
+    import copy
     from sr_gan import options
-    g, d = CONFIGS[config]
+    c = copy.deepcopy(CONFIGS[config])
     raw = {
         "name": f"bench_{config}", "model": "srgan", "scale": 4, "device": device,
         "datasets": {"train": {"type": "paired", "hr": "unused", "crop": hr, "batch": batch, "workers": 0}},
-        "network_g": dict(g), "network_d": dict(d),
-        "train": {"total_iter": 10 ** 6, "ema_decay": 0.999,
-                  "losses": [{"type": "l1", "weight": 1e-2},
-                             {"type": "perceptual", "layers": {"conv5_4": 1.0}, "weight": 1.0, "pretrained": False}],
-                  "gan": {"type": "vanilla", "relativistic": True, "weight": 5e-3},
+        "network_g": c["g"], "network_d": c["d"],
+        "train": {"total_iter": 10 ** 6, "ema_decay": 0.999, "losses": c["losses"], "gan": c["gan"],
                   "amp": amp, "channels_last": channels_last, "compile": compile_},
     }
     for text in overrides:       # e.g. train.losses.perceptual.autocast=false
@@ -77,8 +90,10 @@ def timed(fn, device, iters: int, warmup: int) -> float:
 def bare_passes(model, lr, hr) -> dict:
     """The forward+backward passes one step contains, as separate closures (no losses, no optimizer)."""
     fmt = torch.channels_last if model.channels_last else torch.contiguous_format
-    vgg = next(t.module for t in model.losses.terms if t.name == "perceptual")
+    term = next(t for t in model.losses.terms if t.name == "perceptual")
+    vgg = term.module
     g, d, prec = model.g, model.d, model.precision
+    vgg_prec = prec.autocast if term.autocast else contextlib.nullcontext
     sr = hr.detach().clone().contiguous(memory_format=fmt)
 
     def g_pass():
@@ -98,10 +113,12 @@ def bare_passes(model, lr, hr) -> dict:
         d_pass(sr.detach().requires_grad_(True))
 
     def vgg_sr():
-        vgg.extract(sr.detach().requires_grad_(True))["conv5_4"].sum().backward()
+        with vgg_prec():
+            feats = vgg.extract(sr.detach().requires_grad_(True))
+        sum(f.float().sum() for f in feats.values()).backward()
 
     def vgg_hr():
-        with torch.no_grad():
+        with torch.no_grad(), vgg_prec():
             vgg.extract(hr)
     return {"G fwd+bwd": g_pass, "D(real) fwd+bwd": d_real, "D(fake) fwd+bwd": d_fake,
             "VGG(sr) fwd+bwd": vgg_sr, "VGG(hr) fwd": vgg_hr}
@@ -160,10 +177,9 @@ def build_case(args, case: dict, batch: dict):
     """(model, step(it) closure) for one case; the same batch for every case."""
     torch.manual_seed(0)
     if case["basicsr"]:
-        from basicsr_step import build_esrgan_model
-        g, d = CONFIGS[args.config]
-        model = build_esrgan_model(g, d, args.device, args.hr)
-        model.feed_data({"lq": batch["lr"], "gt": batch["hr"]})
+        from basicsr_step import build_basicsr_model, feed_basicsr
+        model = build_basicsr_model(CONFIGS[args.config], args.device, args.hr)
+        feed_basicsr(model, batch)
         return model, model.optimize_parameters
     from sr_gan.registry import MODELS
     opt = make_options(args.config, case["amp"], case["channels_last"], case["compile"], args.device, args.batch, args.hr,
@@ -209,13 +225,16 @@ def run_cases(args, cases: list[dict]) -> list[dict]:
             run()
         sync(device)
         bare = bare_passes(model, model.lr, model.hr) if args.bare and not case["basicsr"] else None
-        rows.append({**case, "config": args.config, "model": model, "first_s": first, "times": [], "bare": [], "bare_fns": bare})
+        rows.append({**case, "config": args.config, "model": model, "first_s": first, "times": [], "cpu": [],
+                     "bare": [], "bare_fns": bare})
         steps.append(run)
         its.append(it)
     load_start = load_avg()
     for _ in range(args.iters):
         for row, run in zip(rows, steps):
+            cpu = time.process_time()
             row["times"].append(timed(run, device, 1, 0))
+            row["cpu"].append(time.process_time() - cpu)
             if row["bare_fns"]:
                 parts = {name: timed(fn, device, 1, 0) for name, fn in row["bare_fns"].items()}
                 row["bare"].append(parts)
@@ -223,6 +242,10 @@ def run_cases(args, cases: list[dict]) -> list[dict]:
     base = next((r for r in rows if r["basicsr"]), None)
     for row, it in zip(rows, its):
         row["s_per_it"] = statistics.median(row["times"])
+        # CPU seconds of this process per step: with one thread and a busy machine, a far steadier
+        # measure of the work than wall time (no spinning, waiting is not counted)
+        row["cpu_s"] = statistics.median(row["cpu"])
+        row["x_basicsr_cpu"] = statistics.median(b / t for b, t in zip(base["cpu"], row["cpu"])) if base else float("nan")
         row["x_basicsr"] = statistics.median(b / t for b, t in zip(base["times"], row["times"])) if base else float("nan")
         if row["bare"]:
             row["overhead"] = statistics.median(t / sum(p.values()) for t, p in zip(row["times"], row["bare"]))
@@ -304,11 +327,11 @@ def peak(args) -> None:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| config | case | amp | channels_last | compile | s/it | x BasicSR | GFLOP/step | GFLOP/s | first step s "
-            "| bare passes s | overhead | load avg (1/5/15 min, start -> end) |\n|" + "---|" * 13)
-    lines = [f"| {r['config']} | {r['name']} | {r['amp']} | {r['channels_last']} | {r['compile']} | {r['s_per_it']:.3f} | "
-             f"{r['x_basicsr']:.2f} | {r['gflop']:.1f} | {r['gflops']:.1f} | {r['first_s']:.1f} | {r['bare_s']:.3f} | "
-             f"{r['overhead']:.3f} | {r['load']} |" for r in rows]
+    head = ("| config | case | s/it | x BasicSR | CPU s/it | x BasicSR (CPU s) | GFLOP/step | GFLOP/s | first step s "
+            "| bare passes s | overhead | threads | load avg (1/5/15 min, start -> end) |\n|" + "---|" * 13)
+    lines = [f"| {r['config']} | {r['name']} | {r['s_per_it']:.3f} | {r['x_basicsr']:.2f} | {r['cpu_s']:.3f} | "
+             f"{r['x_basicsr_cpu']:.2f} | {r['gflop']:.1f} | {r['gflops']:.1f} | {r['first_s']:.1f} | {r['bare_s']:.3f} | "
+             f"{r['overhead']:.3f} | {torch.get_num_threads()} | {r['load']} |" for r in rows]
     return "\n".join([head] + lines)
 
 
@@ -324,13 +347,14 @@ def main(argv=None) -> int:
     p.add_argument("--bare", action="store_true", help="also time the bare passes of each sr_gan step (overhead column)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--hr", type=int, default=128, help="HR patch size (LR = HR/4)")
+    p.add_argument("--hr", type=int, default=None, help="HR patch size (LR = HR/4; default: the config's, 128 or 256)")
     p.add_argument("--iters", type=int, default=3, help="timed rounds (one step of every case per round)")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps per case (the first one is reported)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--table", action="store_true", help="print a Markdown table at the end")
     p.add_argument("--peak", action="store_true", help="only measure matmul/conv GFLOP/s of this machine")
     args = p.parse_args(argv)
+    args.hr = args.hr or CONFIGS[args.config]["hr"]
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "cuda":
@@ -350,7 +374,8 @@ def main(argv=None) -> int:
     rows = run_cases(args, cases)
     for r in rows:
         print(f"{r['config']} {r['name']}: {r['s_per_it']:.3f} s/it (rounds {', '.join(f'{t:.3f}' for t in r['times'])}), "
-              f"x BasicSR {r['x_basicsr']:.2f}, {r['gflop']:.1f} GFLOP/step, {r['gflops']:.1f} GFLOP/s, "
+              f"x BasicSR {r['x_basicsr']:.2f}, CPU {r['cpu_s']:.3f} s/it (x BasicSR {r['x_basicsr_cpu']:.2f}), "
+              f"{r['gflop']:.1f} GFLOP/step, {r['gflops']:.1f} GFLOP/s, "
               f"first step {r['first_s']:.1f} s, overhead {r['overhead']:.3f}, load {r['load']}", flush=True)
     if args.table:
         print(table(rows))
