@@ -139,6 +139,8 @@ def _adam(model, **kw) -> None:
 # bench-only variants (`+x-<name>`): what a change in the library is measured against, in one run
 EXPERIMENTS = {
     "vgg-nchw": _vgg_nchw,                                                  # loss modules left NCHW
+    "vgg-cast-per-call": lambda m: [setattr(t.module, "_network", lambda x, v=t.module.vgg: v)   # autocast's casts
+                                    for t in m.losses.terms if t.name == "perceptual"],
     "foreach-adam": lambda m: _adam(m, foreach=True),                       # multi-tensor Adam (before: CPU default)
     "loop-adam": lambda m: _adam(m, foreach=False, fused=False),            # per-tensor Adam
 }

@@ -108,3 +108,41 @@ def test_cpu_adam_step_follows_adams_formula():
         assert not torch.equal(p.detach(), s)
         # fp32 rounding of the stored weights (~1e-7 relative); the 3 steps moved them by ~3e-4
         torch.testing.assert_close(p.detach().double(), r, rtol=3e-7, atol=1e-8)
+
+
+def test_low_precision_vgg_copy_matches_autocasts_own_casts_and_follows_new_weights():
+    """Under autocast the frozen VGG runs from a bf16 copy made once; autocast itself would cast the
+    weights at every call. Same rounding, so the same values, also after the weights are replaced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loss = PerceptualLoss(layers={"conv2_2": 1.0, "conv3_1": 0.5}, pretrained=False)
+    g = torch.Generator().manual_seed(5)
+    sr, hr = torch.rand(2, 3, 24, 24, generator=g), torch.rand(2, 3, 24, 24, generator=g)
+
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        first = loss(sr, hr)
+        copy1 = loss.__dict__["_low_precision"][1]
+        again = loss(sr, hr)
+    assert loss.__dict__["_low_precision"][1] is copy1 and torch.equal(first, again)   # made once
+    assert all(p.dtype == torch.bfloat16 for p in copy1.parameters())
+    assert "_low_precision" not in str(list(loss.state_dict()))
+
+    def reference():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            feats = {}
+            for x, key in ((sr, "sr"), (hr, "hr")):
+                x = (x - loss.mean) / loss.std
+                for i, layer in enumerate(loss.vgg):
+                    x = layer(x)                 # autocast casts this fp32 layer's weight here
+                    if i == 7:
+                        feats[key, "conv2_2"] = x.float()
+                    if i == 10:
+                        feats[key, "conv3_1"] = x.float()
+            return sum(w * (feats["sr", n] - feats["hr", n]).abs().mean() for n, w in (("conv2_2", 1.0), ("conv3_1", 0.5)))
+
+    assert torch.equal(first, reference())
+    torch.manual_seed(6)
+    loss.vgg.load_state_dict({k: torch.randn_like(v) * 0.05 for k, v in loss.vgg.state_dict().items()})
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        replaced = loss(sr, hr)
+    assert not torch.equal(replaced, first) and torch.equal(replaced, reference())

@@ -5,6 +5,7 @@ or a local file; when they cannot be had, a one-line MissingWeightsError says wh
 """
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import warnings
@@ -164,6 +165,24 @@ class PerceptualLoss(nn.Module):
         self.vgg.eval()  # frozen feature extractor stays in eval whatever the model does
         return self
 
+    def _network(self, x: Tensor) -> nn.Sequential:
+        """The VGG to run. Under autocast, a copy of the frozen weights in the autocast dtype: autocast
+        caches casts only of weights that require grad, so it would re-cast these ~20 M weights at
+        every conv call of every pass; the copy holds the same rounded values, made once (and again
+        only if the weights, their dtype, device or layout change). Not a submodule: never saved."""
+        device = x.device.type
+        if not torch.is_autocast_enabled(device):
+            return self.vgg
+        dtype = torch.get_autocast_dtype(device)
+        params = list(self.vgg.parameters())
+        key = (dtype, params[0].device, params[0].is_contiguous(memory_format=torch.channels_last),
+               tuple(id(p) for p in params), sum(p._version for p in params))
+        cached = self.__dict__.get("_low_precision")
+        if cached is None or cached[0] != key:
+            low = copy.deepcopy(self.vgg).to(dtype)
+            self.__dict__["_low_precision"] = cached = (key, low)
+        return cached[1]
+
     def extract(self, x: Tensor) -> dict[str, Tensor]:
         """One VGG pass returning the requested layers' features."""
         if self.use_input_norm:
@@ -172,7 +191,7 @@ class PerceptualLoss(nn.Module):
         for name, index in self.layer_index.items():
             wanted.setdefault(index, []).append(name)
         out = {}
-        for index, module in enumerate(self.vgg):
+        for index, module in enumerate(self._network(x)):
             x = module(x)
             for name in wanted.get(index, ()):
                 out[name] = x
