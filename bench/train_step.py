@@ -337,6 +337,74 @@ def table(rows: list[dict]) -> str:
     return "\n".join([head] + lines)
 
 
+def parts(args) -> None:
+    """Each step change on its own part of the step, old and new interleaved (one call of each per
+    round; median wall and CPU seconds): the perceptual term (VGG(sr) fwd+bwd, VGG(hr) fwd, the
+    distance) and the two optimizer steps of the `--config` networks. Step-level ratios of 1-2 %
+    drown in a shared machine's noise; the part they change does not."""
+    device = torch.device(args.device)
+    batch = make_batch(args.batch, args.hr)
+    fp32_cl, _ = build_case(args, parse_case("fp32+cl"), batch)
+    bf16_cl, _ = build_case(args, parse_case("bf16+cl"), batch)
+
+    def perceptual(model, autocast: bool, per_call_cast: bool = False, nchw_weights: bool = False):
+        import copy as copy_
+        term = next(t for t in model.losses.terms if t.name == "perceptual")
+        vgg = copy_.deepcopy(term.module)
+        if nchw_weights:
+            vgg.to(memory_format=torch.contiguous_format)
+        if per_call_cast:
+            vgg._network = lambda x, v=vgg.vgg: v
+        ctx = model.precision.autocast if autocast else contextlib.nullcontext
+        sr = model.hr.detach().clone().requires_grad_(True)
+
+        def run():
+            with ctx():
+                value = vgg(sr, model.hr)
+            value.backward()
+        return run
+
+    def adam(model, **kw):
+        nets = [model.net_g, model.net_d]
+        params = [p for n in nets for p in n.parameters()]
+        model.optimize_parameters(1)                       # real gradients in .grad
+        opt = torch.optim.Adam(params, lr=1e-4, betas=(0.9, 0.99), **kw)
+        return opt.step
+
+    groups = {
+        "perceptual term, bf16 + channels_last": {
+            "VGG fp32 (autocast: false)": perceptual(bf16_cl, autocast=False),
+            "VGG bf16, weights cast per call": perceptual(bf16_cl, autocast=True, per_call_cast=True),
+            "VGG bf16, bf16 weight copy (now)": perceptual(bf16_cl, autocast=True)},
+        "perceptual term, fp32 + channels_last": {
+            "VGG weights NCHW (before)": perceptual(fp32_cl, autocast=False, nchw_weights=True),
+            "VGG weights channels_last (now)": perceptual(fp32_cl, autocast=False)},
+        "Adam step of G and D, channels_last weights": {
+            "foreach (before)": adam(fp32_cl, foreach=True), "fused (now)": adam(fp32_cl, fused=True),
+            "per-tensor loop": adam(fp32_cl, foreach=False)},
+    }
+    fp32, _ = build_case(args, parse_case("fp32"), batch)
+    groups["Adam step of G and D, NCHW weights"] = {
+        "foreach (before)": adam(fp32, foreach=True), "fused (now)": adam(fp32, fused=True),
+        "per-tensor loop": adam(fp32, foreach=False)}
+    print(f"| part | variant | s | CPU s | x first variant (CPU s) | load avg |\n|---|---|---|---|---|---|")
+    for group, fns in groups.items():
+        for fn in fns.values():
+            fn()
+        wall, cpu = {k: [] for k in fns}, {k: [] for k in fns}
+        load = load_avg()
+        for _ in range(args.iters):
+            for k, fn in fns.items():
+                c = time.process_time()
+                wall[k].append(timed(fn, device, 1, 0))
+                cpu[k].append(time.process_time() - c)
+        first = next(iter(fns))
+        for k in fns:
+            ratio = statistics.median(a / b for a, b in zip(cpu[first], cpu[k]))
+            print(f"| {group} | {k} | {statistics.median(wall[k]):.4f} | {statistics.median(cpu[k]):.4f} | "
+                  f"{ratio:.2f} | {load} -> {load_avg()} |", flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", choices=sorted(CONFIGS), default="small")
@@ -355,6 +423,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--table", action="store_true", help="print a Markdown table at the end")
     p.add_argument("--peak", action="store_true", help="only measure matmul/conv GFLOP/s of this machine")
+    p.add_argument("--parts", action="store_true",
+                   help="only time the parts the step changes touched, old vs new (perceptual term, Adam)")
     args = p.parse_args(argv)
     args.hr = args.hr or CONFIGS[args.config]["hr"]
     if args.threads:
@@ -363,6 +433,9 @@ def main(argv=None) -> int:
         torch.backends.cudnn.benchmark = True
     if args.peak:
         peak(args)
+        return 0
+    if args.parts:
+        parts(args)
         return 0
     cases = args.cases or [{"name": "+".join([{"none": "fp32"}.get(a, a)] + (["cl"] if args.channels_last else [])
                                              + (["compile"] if args.compile else [])),
