@@ -162,8 +162,9 @@ SCHEMA: dict = {
             "ratio": F(float, 1.0, "D updates per G update (>=1), or e.g. 0.5 = one D update every 2 G updates", min=0.0),
             "init_iters": F(int, 0, "train D alone for this many iterations first", min=0),
         },
-        "amp": F(str, "none", "none | bf16 | fp16 mixed precision (losses in fp32)", choices=["none", "bf16", "fp16"]),
-        "channels_last": F(bool, False, "channels_last memory format for G and D"),
+        "amp": F(str, "none", "none | bf16 | fp16 mixed precision (loss values in fp32; the perceptual VGG "
+                 "at this precision unless its autocast: false)", choices=["none", "bf16", "fp16"]),
+        "channels_last": F(bool, False, "channels_last memory format for G, D and the loss networks (VGG)"),
         "compile": F(bool, False, "torch.compile G and D (falls back with a warning)"),
         "sync_bn": F(bool, False, "multi-GPU: SyncBatchNorm in D (BN statistics over the global batch); CUDA only"),
         "grad_clip": F(float, 0.0, "clip gradient norm of G and D; 0 = off", min=0.0),

@@ -105,10 +105,10 @@ def test_fallback_does_not_hide_real_errors(monkeypatch):
             m.optimize_parameters(1)
 
 
-def test_optimizers_are_multi_tensor_and_each_step_starts_from_fresh_gradients():
+def test_optimizers_are_fused_and_each_step_starts_from_fresh_gradients():
     m = _model("none")
     for opt in m.optimizers.values():
-        assert opt.defaults["foreach"] is True and not opt.defaults.get("fused")   # CPU: foreach
+        assert opt.defaults["fused"] is True and not opt.defaults.get("foreach")   # CPU: fused
     sr = _model("none", model="sr")
     sr.optimize_parameters(1)
     g = torch.Generator().manual_seed(5)

@@ -14,8 +14,10 @@ from ..utils.state_dict import canonical_state_dict, load_into, load_state_dict_
 def build_optimizer(params, cfg: dict, device: torch.device) -> torch.optim.Optimizer:
     cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg["type"]]
     kw = dict(lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"], eps=cfg["eps"])
-    # fused kernels on CUDA, multi-tensor (foreach) elsewhere: one launch per group, not per tensor
-    if device.type == "cuda":
+    # fused kernels (one pass over each tensor) on CUDA and CPU; multi-tensor (foreach) elsewhere.
+    # On CPU, foreach Adam is a loop of ~10 element-wise passes per tensor: 5x slower than fused for
+    # RRDBNet + VGG D (30 M parameters), same formula up to float rounding (tests/test_step_precision.py)
+    if device.type in ("cuda", "cpu"):
         kw["fused"] = True
     else:
         kw["foreach"] = True

@@ -33,6 +33,11 @@ class SRModel:
         load_pretrained(self.net_g, opt["path"]["pretrain_network_g"], opt["path"]["strict_load_g"], "network_g")
         self.ema = EMA(self.net_g, t["ema_decay"]) if t["ema_decay"] > 0 else None
         self.losses = LossTerms(t["losses"], device)
+        if self.channels_last:
+            # a loss network (VGG) gets channels_last images: with NCHW weights every conv would copy
+            # its weight into channels_last first (forward and backward); same values, no copies
+            for m in self.losses.modules():
+                m.to(memory_format=torch.channels_last)
         self.wants = self.losses.targets() | self.losses.inputs()   # hr_usm, lr, sr_ema: made only when asked for
         self.optimizers = {"g": build_optimizer(self.net_g.parameters(), t["optim_g"], device)}
         self.schedulers = {"g": build_scheduler(self.optimizers["g"], t["scheduler"], t["total_iter"])}
@@ -122,7 +127,7 @@ class SRModel:
         opt_g.zero_grad(set_to_none=True)
         with self.precision.autocast():
             sr = self.g(self.lr)
-        terms = self.losses(sr.float(), self.loss_inputs())
+        terms = self.losses(sr.float(), self.loss_inputs(), self.precision.autocast)
         self.precision.scaler.scale(self.losses.total(terms)).backward()
         dist.average_gradients(self.net_g)
         self.log_dict = {k: v.detach() for k, v in terms.items()}   # this step's values, also when skipped

@@ -118,7 +118,7 @@ class SRGANModel(SRModel):
 
         g_terms: dict[str, torch.Tensor] = {}
         if train_g:
-            g_terms = self.losses(sr32, self.loss_inputs())
+            g_terms = self.losses(sr32, self.loss_inputs(), self.precision.autocast)
             g_loss = self.losses.total(g_terms)
             if self.gan_weight > 0:
                 g_terms["l_g_gan"] = self.gan_weight * self.gan.generator_loss(d_fake, d_real.detach())
