@@ -3,30 +3,14 @@
 
     python train_sr.py -opt options/demo.yml [key.sub=value ...] [--resume PATH|latest] [--auto-resume]
     torchrun --nproc_per_node=2 train_sr.py -opt options/esrgan.yml
+
+Runs sr_gan.commands.train (the `sr-train` entry point when installed). Python puts this file's folder,
+the checkout root, first on sys.path, so the import below finds this checkout's sr_gan before any
+installed copy.
 """
-import argparse
 import sys
 
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-opt", "--opt", required=True, help="option YAML file")
-    p.add_argument("overrides", nargs="*", help="option overrides, e.g. train.total_iter=1000 datasets.train.batch=8")
-    p.add_argument("--resume", metavar="PATH|latest", help="continue from a checkpoint of this experiment")
-    p.add_argument("--auto-resume", action="store_true", help="continue from the newest loadable checkpoint, if any")
-    args = p.parse_args(argv)
-
-    from sr_gan.cli import run_cli
-
-    def body():
-        from sr_gan import options
-        from sr_gan.train import run
-        try:
-            run(options.load(args.opt, args.overrides), resume=args.resume, auto_resume=args.auto_resume)
-        except SystemExit as e:   # clean stop after SIGINT/SIGTERM (checkpoint already saved)
-            return int(e.code or 0)
-    return run_cli(body)
-
+from sr_gan.commands.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

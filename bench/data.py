@@ -262,26 +262,31 @@ def run_restart(args) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workers", type=int, nargs="+", default=None,
+    from sr_gan import cli
+    p = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workers", type=cli.integer(min=0), nargs="+", default=None,
                    help="loader workers (step: 0 1 2; storage: 1 2 4 8; restart: 2)")
-    p.add_argument("--batches", type=int, default=40, help="timed batches per loader measurement")
-    p.add_argument("--iters", type=int, default=3, help="timed demo steps (ESRGAN: 1)")
-    p.add_argument("--esrgan-step", type=float, default=None, help="seconds of one batch-4 ESRGAN step (skip measuring)")
+    p.add_argument("--batches", type=cli.integer(min=1), default=40, help="timed batches per loader measurement")
+    p.add_argument("--iters", type=cli.integer(min=1), default=3, help="timed demo steps (ESRGAN: 1)")
+    p.add_argument("--esrgan-step", type=cli.number(above=0), default=None,
+                   help="seconds of one batch-4 ESRGAN step (skip measuring)")
     p.add_argument("--recipes", nargs="+", choices=sorted(RECIPES), default=sorted(RECIPES))
     p.add_argument("--mode", choices=["step", "storage", "restart", "_start"], default="step",
                    help="step: loader vs measured CPU step (default); storage; restart")
-    p.add_argument("--images", type=int, default=200, help="storage: distinct 480x480 sub-images")
+    p.add_argument("--images", type=cli.integer(min=1), default=200, help="storage: distinct 480x480 sub-images")
     p.add_argument("--sizes", type=int, nargs="+", choices=sorted(STORAGE_RECIPES), default=sorted(STORAGE_RECIPES))
     p.add_argument("--storage", nargs="+", choices=["folder", "lmdb", "ram"], default=["folder", "lmdb", "ram"])
-    p.add_argument("--files", type=int, default=100_000, help="restart: number of image files")
-    p.add_argument("--size", type=int, default=128, help="restart: image side in pixels")
+    p.add_argument("--files", type=cli.integer(min=1), default=100_000, help="restart: number of image files")
+    p.add_argument("--size", type=cli.integer(min=16), default=128, help="restart: image side in pixels")
     p.add_argument("--checks", nargs="+", choices=["auto", "full", "header", "none"], default=["auto"],
                    help="restart: check modes to start with")
     p.add_argument("--hr", help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
-    p.add_argument("--crop", type=int, default=128, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    p.add_argument("--crop", type=cli.integer(min=1), default=128, help=argparse.SUPPRESS)
+    try:
+        args = p.parse_args(argv)
+    except cli.UsageError as e:
+        return cli.report(e)
     if args.mode == "storage":
         args.workers = args.workers or [1, 2, 4, 8]
         return run_storage(args)

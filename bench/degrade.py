@@ -114,11 +114,17 @@ def sync(device):
 
 
 def import_basicsr():
+    """BasicSR's classes; not importable is one `error:` line saying how to get it or skip it."""
     import torchvision.transforms.functional as tvf
     sys.modules.setdefault("torchvision.transforms.functional_tensor", tvf)
-    from basicsr.data.realesrgan_dataset import RealESRGANDataset
-    from basicsr.models.realesrgan_model import RealESRGANModel
-    from basicsr.utils import DiffJPEG, USMSharp
+    try:
+        from basicsr.data.realesrgan_dataset import RealESRGANDataset
+        from basicsr.models.realesrgan_model import RealESRGANModel
+        from basicsr.utils import DiffJPEG, USMSharp
+    except ImportError as e:
+        from sr_gan.errors import SRGanError
+        raise SRGanError(f"BasicSR 1.4.2 is not importable ({e}): put an install on PYTHONPATH (see this "
+                         f"file's docstring) or pass --skip-basicsr") from None
     return RealESRGANDataset, RealESRGANModel, DiffJPEG, USMSharp
 
 
@@ -269,31 +275,44 @@ def blur_methods(device, batch: int) -> None:
         print(f"| {hw} | sizes 7-21 | " + " | ".join(f"{r:.1f}" for r in res) + " |")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--batch", type=int, default=12)
-    ap.add_argument("--iters", type=int, default=20, help="timed batches per measurement")
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers (loader/together)")
-    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+def parse_args(argv=None) -> argparse.Namespace:
+    from sr_gan import cli
+    ap = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", type=cli.device, default="cpu", help="cpu|cuda|cuda:N|mps|auto")
+    ap.add_argument("--batch", type=cli.integer(min=1), default=12)
+    ap.add_argument("--iters", type=cli.integer(min=1), default=20, help="timed batches per measurement")
+    ap.add_argument("--warmup", type=cli.integer(min=0), default=2)
+    ap.add_argument("--workers", type=cli.integer(min=0), nargs="+", default=[0, 2],
+                    help="DataLoader workers (loader/together)")
+    ap.add_argument("--threads", type=cli.integer(min=1), default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--skip-basicsr", action="store_true")
     ap.add_argument("--stages", action="store_true", help="per-stage profile of sr_gan's pipeline and exit")
     ap.add_argument("--blur", action="store_true", help="time the blur methods and exit")
-    args = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    from sr_gan.cli import run_cli
+    return run_cli(lambda: run(parse_args(argv)))
+
+
+def run(args) -> int:
+    from sr_gan.commands.upscale import resolve_device
+    device = torch.device(resolve_device(args.device))      # CUDA asked for and absent: one line, before any work
+    if not (args.skip_basicsr or args.stages or args.blur):
+        import_basicsr()                                     # missing: one line, before the photos are written
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}"
           + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else "")
           + f", load average {os.getloadavg()[0]:.2f} at start")
     if args.stages:
         for size in (256, 400):
             stage_profile(device, args.batch, size, args.iters)
-        return
+        return 0
     if args.blur:
         blur_methods(device, args.batch)
-        return
+        return 0
 
     torch.manual_seed(0)
     np.random.seed(0)
@@ -334,7 +353,8 @@ def main() -> None:
         ref = results.get(("basicsr", 400, stage, w))
         ratio = f"{rate / ref:.2f}" if ref and side == "sr_gan" else ""
         print(f"| {side} | {size} | {stage} | {'-' if w is None else w} | {rate:.2f} | {ratio} |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -54,10 +54,20 @@ def psnr_from(sq_err: float, count: int) -> float:
     return float("inf") if sq_err == 0 else 10 * np.log10(255 ** 2 / (sq_err / count))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--qualities", type=int, nargs="+", default=[30, 50, 70, 95])
-    args = ap.parse_args()
+def parse_args(argv=None) -> argparse.Namespace:
+    from sr_gan import cli
+    ap = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--qualities", type=cli.integer(min=1, max=100), nargs="+", default=[30, 50, 70, 95],
+                    help="JPEG qualities, 1-100 (libjpeg's range)")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    from sr_gan.cli import run_cli
+    return run_cli(lambda: run(parse_args(argv)))
+
+
+def run(args) -> int:
     imgs = photos()
     dj = diffjpeg()
     head = "| quality | PSNR sr_gan vs libjpeg (dB) | identical values | PSNR libjpeg vs original (dB) |"
@@ -87,7 +97,8 @@ def main() -> None:
         if dj is not None:
             row += f" {psnr_from(err_dj, count):.2f} |"
         print(row)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -23,27 +23,30 @@ import json
 import math
 import os
 import resource
+import runpy
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+runpy.run_path(os.path.join(ROOT, "scripts", "_checkout.py"))    # this checkout's sr_gan, sys.path untouched
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Benchmark tiled x4 upscaling (RRDBNet, random weights).")
-    p.add_argument("--sizes", default="1,4,16", help="output megapixels, comma-separated")
-    p.add_argument("--num-feat", type=int, default=32)
-    p.add_argument("--num-block", type=int, default=6)
-    p.add_argument("--num-grow-ch", type=int, default=32)
-    p.add_argument("--tile", type=int, default=128, help="tile size in LR px (0: whole image)")
-    p.add_argument("--tile-pad", type=int, default=10)
+    from sr_gan import cli
+    p = cli.ArgumentParser(description="Benchmark tiled x4 upscaling (RRDBNet, random weights).")
+    p.add_argument("--sizes", type=cli.number_list(cli.number(above=0)), default=[1.0, 4.0, 16.0],
+                   help="output megapixels, comma-separated")
+    p.add_argument("--num-feat", type=cli.integer(min=1), default=32)
+    p.add_argument("--num-block", type=cli.integer(min=1), default=6)
+    p.add_argument("--num-grow-ch", type=cli.integer(min=1), default=32)
+    p.add_argument("--tile", type=cli.integer(min=0), default=128, help="tile size in LR px (0: whole image)")
+    p.add_argument("--tile-pad", type=cli.integer(min=0), default=10)
     p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
     p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--case", type=float, default=None, help=argparse.SUPPRESS)  # child process mode
+    p.add_argument("--device", type=cli.device, default="auto", help="auto|cpu|cuda")
+    p.add_argument("--threads", type=cli.integer(min=0), default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--case", type=cli.number(above=0), default=None, help=argparse.SUPPRESS)  # child process mode
     return p.parse_args(argv)
 
 
@@ -84,7 +87,11 @@ def run_case(args, megapixels: float) -> dict:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    from sr_gan import cli
+    try:
+        args = parse_args(argv)
+    except cli.UsageError as e:
+        return cli.report(e)
     if args.device == "auto":
         import torch
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -96,7 +103,7 @@ def main(argv=None) -> int:
           f"{args.tile_pad}, {args.precision}{', channels_last' if args.channels_last else ''}, device {args.device}")
     print(f"| output | seconds | CPU seconds | MP/s | {what} | process peak RSS | peak / output bytes |")
     print("|---|---|---|---|---|---|---|")
-    for mp in [float(s) for s in args.sizes.split(",") if s.strip()]:
+    for mp in args.sizes:
         child = [sys.executable, os.path.abspath(__file__), "--case", str(mp)] + [
             a for a in (argv if argv is not None else sys.argv[1:])]
         child += ["--device", args.device]

@@ -1,73 +1,12 @@
+#!/usr/bin/env python
 """Export a generator (the EMA weights of a training checkpoint) to safetensors or ONNX.
 
-    python scripts/export.py --model CKPT --format safetensors|onnx [-o OUT] [--opset 17]
-
-safetensors: the state dict plus the architecture options as JSON metadata, so
-``sr_gan.inference.load_generator(OUT)`` rebuilds the network from the file alone.
-ONNX: dynamic batch/height/width; checked against PyTorch with onnxruntime when it is installed.
+Runs sr_gan.commands.export of this checkout (the `sr-export` entry point when installed); see there for usage.
 """
-from __future__ import annotations
-
-import argparse
-import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from sr_gan.cli import run_cli  # noqa: E402
-from sr_gan.errors import SRGanError  # noqa: E402
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Export a super-resolution generator.")
-    p.add_argument("--model", required=True, help="checkpoint (any format load_generator reads)")
-    p.add_argument("--format", required=True, choices=("safetensors", "onnx"))
-    p.add_argument("-o", "--output", default=None, help="default: the checkpoint path with the new extension")
-    p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--arch", default=None, help="generator type for a bare state dict")
-    p.add_argument("--scale", type=int, default=None)
-    p.add_argument("--num-feat", type=int, default=None)
-    p.add_argument("--num-block", type=int, default=None)
-    p.add_argument("--num-grow-ch", type=int, default=None)
-    return p.parse_args(argv)
-
-
-def default_output(model: str, fmt: str) -> str:
-    base = os.path.splitext(model.rstrip("/"))[0]
-    if os.path.basename(base) == "latest" or os.path.isdir(model):
-        base = os.path.join(os.path.dirname(base) if os.path.isfile(model) else base, "generator")
-    return f"{base}.{fmt}"
-
-
-def run(args) -> int:
-    from sr_gan.export import export_onnx, export_safetensors, verify_onnx
-    from sr_gan.inference import arch_from_flags, load_model
-
-    arch = arch_from_flags(args.arch, args.scale, args.num_feat, args.num_block, args.num_grow_ch)
-    loaded = load_model(args.model, arch, "cpu")
-    out = args.output or default_output(args.model, args.format)
-    if os.path.abspath(out) == os.path.abspath(args.model):
-        raise SRGanError(f"{out}: refusing to overwrite the input checkpoint; pass -o")
-    print(f"model: {loaded.info}")
-    if args.format == "safetensors":
-        export_safetensors(loaded, out)
-        print(f"wrote {out}")
-        return 0
-    export_onnx(loaded.net, out, opset=args.opset)
-    print(f"wrote {out} (opset {args.opset}, dynamic batch/height/width)")
-    diff = verify_onnx(loaded.net, out)
-    if diff is None:
-        print("onnxruntime not installed: output not verified (pip install onnxruntime)")
-        return 0
-    print(f"onnxruntime vs PyTorch max abs difference: {diff:.3g}")
-    return 0 if diff <= 1e-4 else 1
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    return run_cli(lambda: run(args))
-
+import _checkout  # noqa: F401  (this checkout's sr_gan, without touching sys.path)
+from sr_gan.commands.export import main
 
 if __name__ == "__main__":
     sys.exit(main())

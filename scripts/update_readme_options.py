@@ -2,12 +2,11 @@
 """Regenerate the README's option reference from the schema (`make docs`)."""
 import os
 import re
-import sys
+
+import _checkout  # noqa: F401  (this checkout's sr_gan: see scripts/_checkout.py)
+from sr_gan.options import options_doc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from sr_gan.options import options_doc  # noqa: E402
 
 path = os.path.join(ROOT, "README.md")
 text = open(path, encoding="utf-8").read()

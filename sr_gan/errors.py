@@ -29,3 +29,7 @@ class CheckpointError(SRGanError):
 
 class MissingWeightsError(SRGanError):
     """Pretrained weights (VGG19, LPIPS backbone, Inception) that are not on this machine."""
+
+
+class UsageError(SRGanError):
+    """A command-line flag that is unknown, missing or refused by its type or choices (from argparse)."""

@@ -9,7 +9,6 @@ missing file -- never computed with a random network.
 from __future__ import annotations
 
 import csv
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +17,16 @@ import numpy as np
 import torch
 
 from sr_gan.data.augment import mod_crop
-from sr_gan.data.bicubic import imresize
 from sr_gan.data.paired import lr_stem_to_hr
 from sr_gan.errors import CheckpointError, DataError, MissingWeightsError
-from sr_gan.inference import load_generator, upscale_image
-from sr_gan.metrics import build_metrics as build_metric_list, metric_label
-from sr_gan.utils.image_io import ImageInfo, list_images, read_image, to_rgb, write_image
+from sr_gan.inference import load_generator
+from sr_gan.metrics import metric_label
+from sr_gan.scoring import (NA, benchmark_lr, bicubic_baseline, build_scorers, format_score, mean_scores, score_image,
+                            super_resolve)
+from sr_gan.utils.image_io import list_images, read_image, to_rgb, write_image
+from sr_gan.utils.logger import markdown_table
 
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "niqe")
-NA = "n/a"
 _SR_SUFFIX = re.compile(r"(?:[_-][A-Za-z0-9]+|x\d+)+")   # '_x4', '_SR', '_out', 'x4', '_rlt_x4', ...
 
 
@@ -41,12 +41,7 @@ class Report:
 
     @staticmethod
     def _mean(rows: list[dict], metrics: list[str], set_level: dict) -> dict:
-        out = {}
-        for name in metrics:
-            values = [r[name] for r in rows if not isinstance(r.get(name), str)]
-            out[name] = float(np.mean(values)) if values else NA
-        out.update(set_level)
-        return out
+        return {**mean_scores(rows, metrics), **set_level}
 
     @property
     def columns(self) -> list[str]:
@@ -60,15 +55,9 @@ class Report:
     def bicubic_mean(self) -> dict:
         return self._mean(self.bicubic_rows, self.metrics, self.bicubic_set_metrics)
 
-    @staticmethod
-    def _fmt(value) -> str:
-        if isinstance(value, str):
-            return value
-        return "inf" if math.isinf(value) else f"{value:.4f}"
-
-    def table_rows(self, fmt=None) -> list[list[str]]:
+    def table_rows(self, fmt=format_score) -> list[list[str]]:
         """Per-image rows, then 'mean' and 'bicubic mean' (set-level FID/IS only in the mean rows)."""
-        fmt, cols = fmt or self._fmt, self.columns
+        cols = self.columns
         rows = [[r["image"]] + [fmt(r[c]) if c in r else "" for c in cols] for r in self.rows]
         rows.append(["mean"] + [fmt(self.mean[c]) for c in cols])
         if self.bicubic_rows:
@@ -76,10 +65,8 @@ class Report:
         return rows
 
     def to_markdown(self) -> str:
-        cols = self.columns
-        lines = ["| image | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in self.table_rows()]
-        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+        return "\n".join([markdown_table(["image"] + self.columns, self.table_rows())]
+                         + [f"note: {n}" for n in self.notes])
 
     def to_csv(self, path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -87,31 +74,6 @@ class Report:
             writer = csv.writer(f)
             writer.writerow(["image"] + self.columns)
             writer.writerows(self.table_rows(fmt=lambda v: v if isinstance(v, str) else repr(float(v))))
-
-
-def build_metrics(specs, crop_border: int, y_channel: bool, device: str, notes: list[str]) -> dict:
-    """label -> metric callable, or 'n/a' (with a note) when its weights are missing."""
-    built, missing = build_metric_list(specs, crop_border, y_channel, device)
-    notes.extend(f"{label}: n/a -- {reason}" for label, reason in missing.items())
-    return {label: built.get(label, NA) for label in map(metric_label, specs)}
-
-
-def _score(metrics: dict, sr: np.ndarray, hr: np.ndarray, failures: dict) -> dict:
-    row = {}
-    for name, metric in metrics.items():
-        if isinstance(metric, str):
-            row[name] = metric
-            continue
-        try:
-            row[name] = float(metric(sr, hr))
-        except ValueError as e:  # e.g. NIQE on an image smaller than 96x96
-            row[name] = NA
-            failures.setdefault(name, str(e).splitlines()[0])
-    return row
-
-
-def _quantize(img: np.ndarray) -> np.ndarray:
-    return (np.rint(np.clip(img, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
 def match_sr_to_hr(sr_files: list[Path], hr_stems: list[str]) -> tuple[dict, list[str]]:
@@ -136,7 +98,7 @@ def match_sr_to_hr(sr_files: list[Path], hr_stems: list[str]) -> tuple[dict, lis
 
 def _lr_for(hr: np.ndarray, stem: str, lr_files: dict | None, scale: int) -> np.ndarray:
     if lr_files is None:
-        return _quantize(imresize(hr, 1.0 / scale))
+        return benchmark_lr(hr, scale)
     path = lr_files.get(stem)
     if path is None:
         raise DataError(f"no LR image for HR '{stem}' (expected {stem}.png or {stem}x{scale}.png)")
@@ -182,7 +144,8 @@ def evaluate_folder(source, hr_dir, scale: int, lr_dir=None, metrics=DEFAULT_MET
     if not hr_files:
         raise DataError(f"{hr_dir}: no HR images (folder missing or empty)")
     report = Report(metrics=[metric_label(m) for m in metrics])
-    scorers = build_metrics(metrics, crop_border=scale, y_channel=y_channel, device=device, notes=report.notes)
+    scorers, missing = build_scorers(metrics, crop_border=scale, y_channel=y_channel, device=device)
+    report.notes.extend(f"{label}: n/a -- {reason}" for label, reason in missing.items())
     inception = _inception(fid, device, inception_weights, report.notes)
     hr_stems = [p.stem for p in hr_files]
     is_model = isinstance(source, torch.nn.Module)
@@ -215,8 +178,7 @@ def evaluate_folder(source, hr_dir, scale: int, lr_dir=None, metrics=DEFAULT_MET
         lr = _lr_for(hr, stem, lr_files, scale)
         hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]
         if is_model:
-            sr = _quantize(upscale_image(source, lr, ImageInfo("rgb", 8), scale, tile=tile, tile_pad=tile_pad,
-                                         precision=precision))
+            sr = super_resolve(source, lr, scale, tile=tile, tile_pad=tile_pad, precision=precision)
             if out_dir is not None:
                 write_image(Path(out_dir) / f"{stem}.png", sr)
         else:
@@ -224,9 +186,9 @@ def evaluate_folder(source, hr_dir, scale: int, lr_dir=None, metrics=DEFAULT_MET
             if sr.shape != hr.shape:
                 raise DataError(f"{sr_files[stem]}: size {sr.shape[1]}x{sr.shape[0]} does not match HR "
                                 f"{hr.shape[1]}x{hr.shape[0]} (mod-cropped to x{scale})")
-        bicubic = _quantize(imresize(lr, scale))
-        report.rows.append({"image": stem, **_score(scorers, sr, hr, failures)})
-        report.bicubic_rows.append({"image": stem, **_score(scorers, bicubic, hr, failures)})
+        bicubic = bicubic_baseline(lr, scale)
+        report.rows.append({"image": stem, **score_image(scorers, sr, hr, failures)})
+        report.bicubic_rows.append({"image": stem, **score_image(scorers, bicubic, hr, failures)})
         if inception is not None:
             sr_all.append(sr), bic_all.append(bicubic), hr_all.append(hr)
     for name, reason in failures.items():
@@ -249,22 +211,14 @@ def evaluate_checkpoint(ckpt_path, hr_dir, scale: int, lr_dir=None, device: str 
 BENCHMARK_KEYS = {"scale": int, "metrics": list, "rgb": bool, "out": str, "tile": int, "fid": bool,
                   "inception_weights": str, "sets": dict}
 SET_KEYS = {"hr": str, "lr": str}
+BENCHMARK_MINIMUM = {"scale": 1, "tile": 0}
 
 
 def load_benchmarks(path) -> dict:
     """Read and validate a benchmark list (options/test/benchmarks.yml); unknown keys are errors."""
-    import yaml
-
     from sr_gan.errors import OptionError
-    try:
-        with open(path, encoding="utf-8") as f:
-            opt = yaml.safe_load(f)
-    except OSError as e:
-        raise OptionError(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise OptionError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(opt, dict):
-        raise OptionError(f"{path}: expected a mapping with a 'sets' key")
+    from sr_gan.options import read_yaml
+    opt = read_yaml(str(path))
 
     def check(mapping: dict, schema: dict, where: str) -> None:
         for key, value in mapping.items():
@@ -279,6 +233,9 @@ def load_benchmarks(path) -> dict:
                 raise OptionError(f"{path}: '{where}{key}' must be a {schema[key].__name__}, got {value!r}")
 
     check(opt, BENCHMARK_KEYS, "")
+    for key, low in BENCHMARK_MINIMUM.items():
+        if opt.get(key) is not None and opt[key] < low:
+            raise OptionError(f"{path}: '{key}' must be >= {low}, got {opt[key]}")
     if not opt.get("sets"):
         raise OptionError(f"{path}: 'sets' must list at least one set ({{name: {{hr: DIR, lr: DIR}}}})")
     for name, entry in opt["sets"].items():

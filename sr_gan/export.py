@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from sr_gan.errors import CheckpointError
-from sr_gan.inference import SAFETENSORS_ARCH_KEY, SAFETENSORS_SCALE_KEY, LoadedGenerator
+from sr_gan.inference import SAFETENSORS_ARCH_KEY, SAFETENSORS_IMPORTS_KEY, SAFETENSORS_SCALE_KEY, LoadedGenerator
 
 
 def export_safetensors(loaded: LoadedGenerator, path: str) -> None:
@@ -26,6 +26,8 @@ def export_safetensors(loaded: LoadedGenerator, path: str) -> None:
     if loaded.options:
         options = {k: v for k, v in loaded.options.items() if k != "scale"}
         metadata[SAFETENSORS_ARCH_KEY] = json.dumps(options, sort_keys=True)
+    if loaded.imports:
+        metadata[SAFETENSORS_IMPORTS_KEY] = json.dumps(loaded.imports)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     save_file(tensors, path, metadata=metadata)
 

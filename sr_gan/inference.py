@@ -13,7 +13,6 @@ radius the result equals whole-image inference while memory stays bounded by the
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -23,15 +22,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sr_gan.archs import input_multiple
 from sr_gan.errors import CheckpointError, OptionError
 from sr_gan.registry import ARCHS
-from sr_gan.utils.checkpoint import LATEST, resolve_resume
+from sr_gan.utils.checkpoint import resolve_checkpoint
 from sr_gan.utils.image_io import ImageInfo
 from sr_gan.utils.state_dict import canonical_state_dict, infer_generator_options, load_into, load_state_dict_file
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 SAFETENSORS_ARCH_KEY = "sr_gan_network_g"     # metadata written by scripts/export.py
 SAFETENSORS_SCALE_KEY = "sr_gan_scale"
+SAFETENSORS_IMPORTS_KEY = "sr_gan_imports"    # the plugin modules a plugin network needs (JSON list)
 FALLBACK_TILE = 512                           # first tile size tried after an out-of-memory error
 MIN_TILE = 16
 
@@ -42,6 +43,7 @@ class LoadedGenerator:
     scale: int
     info: str
     options: dict = field(default_factory=dict)   # {'type': ..., kwargs} for our archs, {} for spandrel
+    imports: list = field(default_factory=list)   # plugin modules (`imports:`) the network's type comes from
 
 
 class SpandrelGenerator(nn.Module):
@@ -60,19 +62,8 @@ class SpandrelGenerator(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------- loading
-def _resolve_path(path: str) -> str:
-    """An experiment folder, its checkpoints folder or a ``latest`` marker -> the checkpoint file."""
-    if os.path.isdir(path):
-        folder = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
-        return resolve_resume("latest", folder)
-    if os.path.basename(path) == LATEST and os.path.isfile(path) and os.path.getsize(path) < 4096:
-        return resolve_resume("latest", os.path.dirname(path) or ".")
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    return path
-
-
-def _safetensors_options(path: str) -> dict | None:
+def _safetensors_options(path: str) -> tuple[dict | None, list]:
+    """(architecture options, plugin imports) from an export's metadata."""
     from safetensors import safe_open
     try:
         with safe_open(path, framework="pt") as f:
@@ -80,13 +71,21 @@ def _safetensors_options(path: str) -> dict | None:
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     if SAFETENSORS_ARCH_KEY not in meta:
-        return None
+        return None, []
     try:
         opts = json.loads(meta[SAFETENSORS_ARCH_KEY])
         opts.setdefault("scale", int(meta.get(SAFETENSORS_SCALE_KEY, 4)))
+        imports = json.loads(meta.get(SAFETENSORS_IMPORTS_KEY, "[]"))
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: metadata '{SAFETENSORS_ARCH_KEY}' is not valid JSON ({exc})") from None
-    return opts
+    return opts, imports
+
+
+def _import_plugins(imports, path: str) -> list:
+    """The plugin modules a checkpoint's options name (absolute paths in saved options), so a network
+    registered by a plugin can be rebuilt; a missing one is a one-line error naming the checkpoint."""
+    from sr_gan.plugins import import_plugins
+    return import_plugins(imports or [], src=path)
 
 
 def _build(options: dict, scale: int | None, where: str) -> nn.Module:
@@ -119,11 +118,13 @@ def _load_spandrel(raw: dict, path: str) -> SpandrelGenerator:
     return SpandrelGenerator(descriptor)
 
 
-def load_model(path: str, arch: dict | None = None, device="cpu") -> LoadedGenerator:
+def load_model(path: str, arch: dict | None = None, device="cpu", what: str = "--model") -> LoadedGenerator:
     """Like :func:`load_generator`, also returning the architecture options (for export)."""
-    path = _resolve_path(str(path))
+    path = resolve_checkpoint(path, what=what)
+    imports: list = []
     if path.endswith(".safetensors"):
-        raw, options, source = load_state_dict_file(path), _safetensors_options(path), "safetensors export"
+        raw, source = load_state_dict_file(path), "safetensors export"
+        options, imports = _safetensors_options(path)
     else:
         raw = load_state_dict_file(path)
         options, source = None, "state dict"
@@ -131,6 +132,7 @@ def load_model(path: str, arch: dict | None = None, device="cpu") -> LoadedGener
             opt = raw["opt"]
             if not isinstance(opt.get("network_g"), dict):
                 raise CheckpointError(f"{path}: training checkpoint options lack 'network_g'")
+            imports = opt.get("imports") or []
             options = {**opt["network_g"], "scale": opt["network_g"].get("scale", opt.get("scale"))}
             which = "g_ema" if "g_ema" in raw["nets"] else "g"
             source = f"training checkpoint iter {raw.get('iter', '?')} ({which})"
@@ -144,17 +146,18 @@ def load_model(path: str, arch: dict | None = None, device="cpu") -> LoadedGener
             net = _load_spandrel(raw, path).to(device).eval()
             return LoadedGenerator(net, net.scale, f"{path}: spandrel {net.architecture} x{net.scale}", {})
         source += ", architecture inferred from shapes"
+    imports = _import_plugins(imports, path)
     net = _build(options, options.get("scale"), path)
     load_into(net, sd, what=path)
     scale = int(getattr(net, "scale", options.get("scale")))
     summary = ", ".join(f"{k}={v}" for k, v in options.items() if k not in ("type", "scale"))
     info = f"{path}: {options['type']} x{scale} ({summary}) from {source}"
-    return LoadedGenerator(net.to(device).eval(), scale, info, {**options, "scale": scale})
+    return LoadedGenerator(net.to(device).eval(), scale, info, {**options, "scale": scale}, imports)
 
 
-def load_generator(path: str, arch: dict | None = None, device="cpu") -> tuple[nn.Module, int, str]:
+def load_generator(path: str, arch: dict | None = None, device="cpu", what: str = "--model") -> tuple[nn.Module, int, str]:
     """(eval-mode network on ``device``, scale, one-line description) for any supported checkpoint."""
-    loaded = load_model(path, arch, device)
+    loaded = load_model(path, arch, device, what)
     return loaded.net, loaded.scale, loaded.info
 
 
@@ -179,11 +182,6 @@ def arch_from_flags(arch: str | None, scale: int | None, num_feat: int | None, n
 def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
-
-
-def _size_multiple(net: nn.Module) -> int:
-    """Input sides must be multiples of this (RRDBNet x2 pixel-unshuffles its input by 2)."""
-    return int(getattr(net, "size_multiple", getattr(net, "unshuffle", 1)) or 1)
 
 
 def _device_of(net: nn.Module) -> torch.device:
@@ -252,7 +250,7 @@ def upscale_tensor(net: nn.Module, x: torch.Tensor, scale: int, tile: int = 0, t
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     h, w = x.shape[-2:]
-    multiple = _size_multiple(net)
+    multiple = input_multiple(net, scale)        # the generator's declaration (sr_gan.archs)
     x = _pad_to_multiple(x.float(), multiple)
     round_up = lambda v: -(-v // multiple) * multiple  # noqa: E731
     tile, tile_pad = round_up(int(tile)), round_up(int(tile_pad))

@@ -13,14 +13,21 @@ from .registry import ARCHS, DATASETS, DEGRADATIONS, LOSSES, METRICS, MODELS, Re
 
 @dataclass
 class Field:
-    type: Any                      # int | float | str | bool | list | dict | tuple of those
+    type: Any                      # int | float | str | bool | list | dict | tuple of those; object = unchecked
     default: Any = None
     doc: str = ""
     required: bool = False
     choices: Any = None            # list or callable returning a list
     min: float | None = None
     max: float | None = None
-    nullable: bool = True
+    nullable: bool | None = None   # may be null; None: only when the default is null
+    item: "Field | None" = None    # each element of a list (or value of a dict) is checked against this
+    length: int | None = None      # a list of exactly this many elements
+    increasing: bool = False       # list elements strictly increasing
+    max_open: bool = False         # max itself excluded: value < max
+
+    def accepts_null(self) -> bool:
+        return not self.required and (self.default is None if self.nullable is None else self.nullable)
 
 
 @dataclass
@@ -73,7 +80,8 @@ F = Field
 OPTIM = {
     "type": F(str, "adam", "adam | adamw", choices=["adam", "adamw"]),
     "lr": F(float, 1e-4, "learning rate", min=0.0, nullable=False),
-    "betas": F(list, [0.9, 0.99], "Adam betas"),
+    "betas": F(list, [0.9, 0.99], "Adam betas (beta1, beta2)", length=2,
+               item=F(float, min=0.0, max=1.0, max_open=True)),
     "weight_decay": F(float, 0.0, "decoupled for adamw, L2 for adam", min=0.0),
     "eps": F(float, 1e-8, "Adam epsilon", min=0.0),
 }
@@ -90,9 +98,18 @@ VAL_DEGRADE_KEYS = {
 METRIC = Typed(METRICS, injected=("crop_border", "y_channel", "device"),
                extra={"name": F(str, None, "column name (default: the type; needed when a type is listed twice)")},
                doc="metric; `type` plus the metric class's arguments")
+def _dataset_nones(type_name: str) -> str:
+    """What the paired dataset's null defaults mean (the signature alone says None)."""
+    if type_name != "paired":
+        return ""
+    return ("; null means: lr: MATLAB-bicubic LR made from HR; crop: whole images (validation sets always; "
+            "a training set then needs images of one size); cache: auto (RAM below ~200 MP); check: full up to "
+            "2,000 files, header above; max_images: all; scan_cache: <experiments_root>/<name>/scan_cache")
+
+
 DATASET = Typed(DATASETS, default_type="paired", extra={**LOADER_KEYS, **VAL_DEGRADE_KEYS},
                 injected=("scale", "phase", "seed", "hr_only"),
-                doc="dataset; `type` plus the dataset class's arguments")
+                describe=_dataset_nones, doc="dataset; `type` plus the dataset class's arguments")
 TARGET = F(str, "hr", "compare with hr, or hr_usm: HR after Real-ESRGAN's unsharp masking (taken from the batch "
            "when the data provides it, else computed on the device)", choices=["hr", "hr_usm"], nullable=False)
 
@@ -116,26 +133,31 @@ GAN = Typed(LOSSES, kind="gan", default_type="vanilla", default={"type": "vanill
        "unused by sr; absent: vanilla with its defaults")
 
 SCHEMA: dict = {
-    "name": F(str, doc="experiment name: experiments/<name>/", required=True, nullable=False),
+    "name": F(str, doc="experiment name: the folder <experiments_root>/<name>/ (no '/' or '\\', not '.' or '..')",
+              required=True, nullable=False),
     "base": F(str, None, "option file this one inherits (path relative to this file)"),
-    "imports": F(list, [], "plugin modules imported before validation, so the losses/networks they register "
+    "imports": F(list, [], nullable=True, item=F(str), doc="plugin modules imported before validation, so the losses/networks they register "
                  "can be used here: .py files (relative to this file) or module names"),
     "model": F(str, "sr", "sr: generator trained with train.losses | srgan: + discriminator (network_d) and train.gan",
                choices=lambda: MODELS.names()),
-    "scale": F(int, doc="upscaling factor", required=True, min=1, max=16, nullable=False),
+    "scale": F(int, doc="upscaling factor; one network_g supports (its supported_scales, e.g. rrdbnet 1, 2, 3, 4, 8); "
+                        "datasets.train.crop must be a multiple of it (the generator's supported_scales are the upper bound)",
+                 required=True, min=1, nullable=False),
     "device": F(str, "auto", "auto | cpu | cuda (auto picks CUDA when present)", choices=["auto", "cpu", "cuda"]),
     "seed": F(int, 0, "seed for weights, data order and augmentation"),
-    "num_threads": F(int, None, "CPU threads for torch (default: torch's choice)", min=1),
-    "datasets": MapOf(DATASET, "named datasets: `train` for training, every other name is a validation set"),
+    "num_threads": F(int, None, "CPU threads for torch (default: torch's choice; scripts/ablate.py: cores // jobs "
+                                "unless this or OMP_NUM_THREADS is set)", min=1),
+    "datasets": MapOf(DATASET, "named datasets: `train` for training (required), every other name is a "
+                               "validation set"),
     "degradation": Typed(DEGRADATIONS, injected=("scale",),
                          doc="real-world degradation of the training batches on the training device (realesrgan: "
                              "Real-ESRGAN's keys and defaults; bsrgan); the train set then delivers HR crops only "
                              "and the LR, HR and USM-sharpened HR come from the pipeline; null = off (bicubic or "
                              "paired LR from the dataset)"),
-    "network_g": Typed(ARCHS, kind="generator", injected=("scale",), doc="generator"),
+    "network_g": Typed(ARCHS, kind="generator", injected=("scale",), doc="generator (required for training)"),
     "network_d": Typed(ARCHS, kind="discriminator", injected=("input_size",),
                        extra={"conditional": F(bool, False, "judge D(x | bicubic-upsampled LR), channels concatenated")},
-                       doc="discriminator (srgan model)"),
+                       doc="discriminator (required by the srgan model, unused by sr)"),
     "path": {
         "experiments_root": F(str, "experiments", "where experiment folders are made"),
         "pretrain_network_g": F(str, None, "generator weights to start from (ours, BasicSR, KAIR or original ESRGAN)"),
@@ -149,7 +171,8 @@ SCHEMA: dict = {
         "optim_d": OPTIM,
         "scheduler": {
             "type": F(str, "multistep", "multistep | cosine | constant", choices=["multistep", "cosine", "constant"]),
-            "milestones": F(list, [], "multistep: iterations where lr is multiplied by gamma"),
+            "milestones": F(list, [], "multistep: iterations where lr is multiplied by gamma", nullable=True,
+                            item=F(int, min=1), increasing=True),
             "gamma": F(float, 0.5, "multistep factor", min=0.0),
             "warmup_iter": F(int, 0, "linear warm-up iterations", min=0),
             "eta_min": F(float, 1e-7, "cosine: final lr", min=0.0),
@@ -168,14 +191,15 @@ SCHEMA: dict = {
                                     "options": "per-augmentation constructor arguments, e.g. {cutblur: {alpha: 0.7}}"}),
         "feature_matching": {
             "weight": F(float, 0.0, "L1 between D's features on HR and SR; 0 = off", min=0.0),
-            "layers": F(list, None, "indices of D's feature list (default: all)"),
+            "layers": F(list, None, "indices of D's feature list (default: all)", item=F(int)),
         },
         "d_update": {
             "ratio": F(float, 1.0, "D updates per G update (>=1), or e.g. 0.5 = one D update every 2 G updates", min=0.0),
             "init_iters": F(int, 0, "train D alone for this many iterations first", min=0),
         },
-        "amp": F(str, "none", "none | bf16 | fp16 mixed precision (losses in fp32)", choices=["none", "bf16", "fp16"]),
-        "channels_last": F(bool, False, "channels_last memory format for G and D"),
+        "amp": F(str, "none", "none | bf16 | fp16 mixed precision (loss values in fp32; the perceptual VGG "
+                 "at this precision unless its autocast: false)", choices=["none", "bf16", "fp16"]),
+        "channels_last": F(bool, False, "channels_last memory format for G, D and the loss networks (VGG)"),
         "compile": F(bool, False, "torch.compile G and D (falls back with a warning)"),
         "sync_bn": F(bool, False, "multi-GPU: SyncBatchNorm in D (BN statistics over the global batch); CUDA only"),
         "grad_clip": F(float, 0.0, "clip gradient norm of G and D; 0 = off", min=0.0),

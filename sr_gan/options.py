@@ -8,11 +8,14 @@ section (`train.losses`) are addressed by name in overrides: `train.losses.perce
 """
 from __future__ import annotations
 
+import collections.abc
 import copy
 import difflib
+import functools
 import inspect
 import os
 import re
+import types
 import typing
 from typing import Any
 
@@ -20,6 +23,7 @@ import yaml
 
 from .errors import OptionError
 from .option_schema import SCHEMA, Args, Field, ListOf, MapOf, Typed
+from .utils.yaml_io import DuplicateKeyError, load_file as load_yaml_file, load_text as load_yaml_text
 
 # ----------------------------------------------------------------------------- loading
 
@@ -28,17 +32,12 @@ def _fail(src: str, key: str, msg: str) -> OptionError:
     return OptionError(f"{where}{key}: {msg}" if key else f"{where}{msg}")
 
 
-def _read_yaml(path: str) -> dict:
+def read_yaml(path: str) -> dict:
+    """A YAML file holding a mapping (option files, benchmark lists, BasicSR files); one-line OptionErrors."""
     if not os.path.isfile(path):
-        raise OptionError(f"{path}: option file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise OptionError(f"{path}: invalid YAML{line}: {problem}") from None
+        raise OptionError(f"{path}: option file not found" if not os.path.isdir(path)
+                          else f"{path}: is a folder, not an option file")
+    data = load_yaml_file(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -62,7 +61,7 @@ def _load_with_bases(path: str, seen: tuple = ()) -> dict:
     real = os.path.realpath(path)
     if real in seen:
         raise OptionError(f"{path}: base: inheritance loop ({' -> '.join(seen + (real,))})")
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if isinstance(data.get("imports"), list):   # plugin files are relative to the file that names them
         from .plugins import anchor
         data["imports"] = [anchor(e, os.path.dirname(path)) for e in data["imports"]]
@@ -82,8 +81,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise OptionError(f"override '{text}': expected key.sub=value")
     key, _, raw = text.partition("=")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = load_yaml_text(raw, f"override '{text}'") if raw.strip() else None
+    except DuplicateKeyError:
+        raise
+    except OptionError:        # not YAML: the text itself (a path with a colon, say)
         value = raw
     return key.strip().split("."), value
 
@@ -173,12 +174,24 @@ def _type_name(t) -> str:
     return " or ".join(x.__name__ for x in t) if isinstance(t, tuple) else getattr(t, "__name__", str(t))
 
 
+def _field_type_name(fl: Field) -> str:
+    """'list', 'list of float', 'list of 2 float', 'dict of float' (for messages and the reference)."""
+    name = "any" if fl.type is object else _type_name(fl.type)
+    if fl.type in (list, dict) and (fl.item is not None or fl.length is not None):
+        count = f"{fl.length} " if fl.length is not None else ""
+        what = _field_type_name(fl.item) if fl.item is not None else "any"
+        name = f"{name} of {count}{what}"
+    return name
+
+
 def _coerce(value: Any, fl: Field, src: str, key: str) -> Any:
     if value is None:
-        if fl.nullable or fl.default is None and not fl.required:
+        if fl.accepts_null():
             return None
-        raise _fail(src, key, f"must not be empty (expected {_type_name(fl.type)})")
+        raise _fail(src, key, f"must not be empty (expected {_field_type_name(fl)})")
     t = fl.type
+    if t is object:
+        return value
     if t is float and isinstance(value, str):   # YAML 1.1 reads "1e-4" as a string
         try:
             value = float(value)
@@ -189,9 +202,14 @@ def _coerce(value: Any, fl: Field, src: str, key: str) -> Any:
           isinstance(value, int) and not isinstance(value, bool) if t is int else
           isinstance(value, t))
     if not ok:
-        raise _fail(src, key, f"expected {_type_name(t)}, got {type(value).__name__} {value!r}")
+        shown = _flow(value) if isinstance(value, (list, dict)) else repr(value)
+        raise _fail(src, key, f"expected {_field_type_name(fl)}, got {type(value).__name__} {shown}")
     if t is float:
         value = float(value)
+    if isinstance(value, list):
+        value = _coerce_items(value, fl, src, key)
+    elif isinstance(value, dict) and fl.item is not None:
+        value = {k: _coerce(v, fl.item, src, f"{key}.{k}") for k, v in value.items()}
     ch = _choices(fl)
     if ch is not None:
         items = value if isinstance(value, list) else [value]
@@ -200,10 +218,27 @@ def _coerce(value: Any, fl: Field, src: str, key: str) -> Any:
                 close = difflib.get_close_matches(str(it), [str(c) for c in ch], n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise _fail(src, key, f"'{it}' is not one of {', '.join(map(str, ch))}{hint}")
-    if fl.min is not None and isinstance(value, (int, float)) and value < fl.min:
-        raise _fail(src, key, f"must be >= {fl.min:g}, got {value}")
-    if fl.max is not None and isinstance(value, (int, float)) and value > fl.max:
-        raise _fail(src, key, f"must be <= {fl.max:g}, got {value}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value != value:
+            raise _fail(src, key, "must be a number, got .nan")
+        if fl.min is not None and value < fl.min:
+            raise _fail(src, key, f"must be >= {fl.min:g}, got {value}")
+        if fl.max is not None and (value >= fl.max if fl.max_open else value > fl.max):
+            raise _fail(src, key, f"must be {'<' if fl.max_open else '<='} {fl.max:g}, got {value}")
+    return value
+
+
+def _coerce_items(value: list, fl: Field, src: str, key: str) -> list:
+    """A list's length, each element's type and range, and their order."""
+    if fl.length is not None and len(value) != fl.length:
+        raise _fail(src, key, f"expected a list of {fl.length} values, got {len(value)}: {_flow(value)}")
+    if fl.item is not None:
+        value = [_coerce(v, fl.item, src, f"{key}[{i}]") for i, v in enumerate(value)]
+    if fl.increasing:
+        for i in range(1, len(value)):
+            if not value[i] > value[i - 1]:
+                raise _fail(src, key, f"must be strictly increasing, got {_flow(value)} "
+                                      f"({key}[{i}] = {value[i]} after {value[i - 1]})")
     return value
 
 
@@ -214,27 +249,57 @@ def _unknown(src: str, key: str, name: str, known) -> OptionError:
     return _fail(src, full, f"unknown option{hint}")
 
 
-def _field_from_param(p: inspect.Parameter) -> Field:
-    ann = p.annotation
-    if isinstance(ann, str) and ann.startswith("Literal[") and ann.endswith("]"):   # e.g. net: Literal["alex", "vgg"]
-        import ast
-        choices = list(ast.literal_eval(f"({ann[len('Literal['):-1]},)"))
-        default = None if p.default is inspect.Parameter.empty else p.default
-        return Field(type(choices[0]), default, choices=choices, required=p.default is inspect.Parameter.empty)
-    if isinstance(ann, str):
-        ann = {"int": int, "float": float, "str": str, "bool": bool}.get(ann.split("|")[0].strip(), Any)
-    origin = typing.get_origin(ann)
-    args = [a for a in typing.get_args(ann) if a is not type(None)]
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
-        ann = args[0]
-        origin = typing.get_origin(ann)
-    base = {list: list, dict: dict, tuple: list}.get(origin, ann)
-    if base not in (int, float, str, bool, list, dict):
-        base = object
-    default = None if p.default is inspect.Parameter.empty else p.default
-    if isinstance(default, tuple):
-        default = list(default)
-    return Field(base, default, required=p.default is inspect.Parameter.empty)
+@functools.lru_cache(maxsize=None)
+def _hints(obj) -> dict:
+    """A registry entry's resolved constructor annotations (files use `from __future__ import annotations`,
+    so inspect.signature holds strings). One that does not resolve (a plugin's forward reference) is Any."""
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # noqa: BLE001 - any failure to evaluate: resolve parameter by parameter below
+        out, env = {}, getattr(target, "__globals__", {})
+        for name, ann in getattr(target, "__annotations__", {}).items():
+            try:
+                out[name] = eval(ann, env) if isinstance(ann, str) else ann   # what get_type_hints does
+            except Exception:  # noqa: BLE001
+                out[name] = Any
+        return out
+
+
+def _field_from_annotation(ann: Any) -> Field:
+    """int/float/str/bool, Literal[...] (choices), list[T] / Sequence[T], tuple[T, T] (exactly 2),
+    tuple[T, ...], dict[str, T], and `X | None` (may be null); anything else is unchecked (object)."""
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        fl = _field_from_annotation(rest[0]) if len(rest) == 1 else Field(object)
+        fl.nullable = fl.nullable or type(None) in args
+        return fl
+    if origin is typing.Literal:
+        return Field(type(args[0]), choices=list(args))
+    if ann in (int, float, str, bool):
+        return Field(ann)
+    sub = lambda a: None if a is Any else _field_from_annotation(a)   # noqa: E731
+    if ann in (list, tuple) or origin in (list, collections.abc.Sequence):
+        return Field(list, item=sub(args[0]) if args else None)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return Field(list, item=sub(args[0]))
+        return Field(list, item=sub(args[0]) if len(set(args)) == 1 else None, length=len(args))
+    if ann is dict or origin in (dict, collections.abc.Mapping):
+        return Field(dict, item=sub(args[1]) if len(args) == 2 else None)
+    return Field(object)
+
+
+def _field_from_param(p: inspect.Parameter, ann: Any = inspect.Parameter.empty) -> Field:
+    """The Field a constructor argument declares through its annotation and default."""
+    fl = Field(object) if ann is inspect.Parameter.empty else _field_from_annotation(ann)
+    fl.required = p.default is inspect.Parameter.empty
+    default = None if fl.required else p.default
+    fl.default = list(default) if isinstance(default, tuple) else default
+    if fl.nullable is None:
+        fl.nullable = fl.type is object or fl.default is None
+    return fl
 
 
 def _flow(value: Any) -> str:
@@ -286,9 +351,8 @@ def _validate_typed(node: Any, spec: Typed, src: str, key: str) -> dict | None:
         if k in spec.extra:
             out[k] = _coerce(v, spec.extra[k], src, f"{key}.{k}")
         elif k in params:
-            fl = _field_from_param(params[k])
-            fl.nullable = True
-            out[k] = v if fl.type is object else _coerce(v, fl, src, f"{key}.{k}")
+            fl = _field_from_param(params[k], _hints(spec.registry.get(tname)).get(k, inspect.Parameter.empty))
+            out[k] = _coerce(v, fl, src, f"{key}.{k}")
         else:
             raise _bad_keys(src, key, node, spec, tname, names)
     for k, fl in spec.extra.items():
@@ -349,12 +413,12 @@ def _validate_args(node: Any, spec: Args, src: str, key: str) -> dict | None:
         return None
     if not isinstance(node, dict):
         raise _fail(src, key, f"expected a mapping of options (or null = off), got {type(node).__name__}")
-    params = _args_params(spec)
+    params, hints = _args_params(spec), _hints(spec.cls())
     out = {}
     for k, v in node.items():
         if k not in params:
             raise _unknown(src, key, k, params)
-        fl = _field_from_param(params[k])
+        fl = _field_from_param(params[k], hints.get(k, inspect.Parameter.empty))
         fl.nullable = True
         out[k] = v if fl.type is object else _coerce(v, fl, src, f"{key}.{k}")
     for n, p in params.items():
@@ -423,10 +487,36 @@ def _old_losses(src: str, train: dict) -> OptionError | None:
     return _fail(src, "", f"{keys}: replaced by train.losses; write: losses: {_flow(terms)}")
 
 
+def _check_name(name: str, src: str) -> None:
+    """`name` becomes the folder experiments/<name>/: one plain folder name, never a path."""
+    if not name.strip() or name in (".", "..") or any(c in name for c in ("/", "\\", "\0")):
+        raise _fail(src, "name", f"{name!r} is not a usable experiment name: it names the folder "
+                                 f"<experiments_root>/<name>/ (not empty, not '.' or '..', no '/' or '\\')")
+
+
+def _check_networks(out: dict, src: str) -> None:
+    """No dataset section is empty; the training crop is a whole number of LR pixels (the scales a
+    generator supports and its input multiple are its contract: sr_gan.archs.check_contracts)."""
+    scale = out["scale"]
+    for name, ds in out["datasets"].items():
+        if ds is None:
+            raise _fail(src, f"datasets.{name}", "empty (expected a dataset section, e.g. {hr: FOLDER})")
+    crop = (out["datasets"].get("train") or {}).get("crop")
+    if crop is not None and crop % scale:
+        raise _fail(src, "datasets.train.crop", f"{crop} is not a multiple of scale {scale} "
+                                                f"(the LR patch is crop / scale pixels)")
+
+
 def _check_model(out: dict, src: str) -> None:
     """Rules that join several sections (checked before anything is built or written)."""
+    from .archs import check_contracts
     from .losses.terms import RESERVED_NAMES, check_term
     from .registry import LOSSES
+    _check_name(out["name"], src)
+    problem = check_contracts(out)      # what the networks declare (sr_gan.archs): an unsupported scale comes
+    if problem:                         # before the crop that would have to fit it
+        raise _fail(src, "", problem)
+    _check_networks(out, src)
     t = out["train"]
     for i, term in enumerate(t["losses"]):
         problem = check_term(LOSSES.get(term["type"]), f"train.losses[{i}]", ema=t["ema_decay"] > 0)
@@ -470,6 +560,23 @@ def validate(opt: dict, src: str = "") -> dict:
     return out
 
 
+def check_training(opt: dict, src: str = "") -> None:
+    """What training needs beyond valid options: a generator and a `train` dataset (validation sets are
+    optional). Checked by train.run and scripts/ablate.py before anything is built or written."""
+    if opt["network_g"] is None:
+        raise _fail(src, "network_g", "missing (required: the generator, e.g. network_g: {type: rrdbnet})")
+    if "train" not in opt["datasets"]:
+        others = f" (found only validation sets: {', '.join(opt['datasets'])})" if opt["datasets"] else ""
+        raise _fail(src, "datasets.train", f"missing: training needs a dataset named 'train'{others}")
+    exp = os.path.join(opt["path"]["experiments_root"], opt["name"])
+    existing = exp
+    while existing and not os.path.exists(existing):       # the nearest part of the path that exists
+        existing = os.path.dirname(existing)
+    if existing and not os.path.isdir(existing):
+        key = "name" if existing == exp else "path.experiments_root"
+        raise _fail(src, key, f"'{existing}' is a file, so the experiment folder '{exp}' cannot be made")
+
+
 def check_dataset_paths(opt: dict, src: str = "") -> None:
     for name, ds in opt["datasets"].items():
         for k in ("hr", "lr"):
@@ -493,6 +600,22 @@ def _esc(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
+def _type_cell(fl: Field) -> str:
+    """The reference's type column: element types, lengths and ranges as validation applies them."""
+    if fl.type in (list, dict) and (fl.item is not None or fl.length is not None):
+        count = f"{fl.length} " if fl.length is not None else ""
+        inner = _type_cell(fl.item) if fl.item is not None else "any"
+        return f"{_type_name(fl.type)} of {count}{inner}" + (", increasing" if fl.increasing else "")
+    name = _type_name(fl.type)
+    if fl.min is not None and fl.max is not None:
+        return f"{name} in [{fl.min:g}, {fl.max:g}{')' if fl.max_open else ']'}"
+    if fl.min is not None:
+        return f"{name} >= {fl.min:g}"
+    if fl.max is not None:
+        return f"{name} {'<' if fl.max_open else '<='} {fl.max:g}"
+    return name
+
+
 def _doc_lines(spec: Any, key: str, out: list[str]) -> None:
     """Rows of the reference. A registry type's arguments get a row of their own, `key` (type), so a
     new network or loss adds rows and changes none (tests/test_readme.py relies on it)."""
@@ -500,7 +623,7 @@ def _doc_lines(spec: Any, key: str, out: list[str]) -> None:
         req = " **required**" if spec.required else ""
         ch = _choices(spec)
         ch_s = f" ({', '.join(map(str, ch))})" if ch and spec.type is not list else ""
-        out.append(f"| `{key}` | {_type_name(spec.type)} | `{spec.default!r}`{req} | {_esc(spec.doc + ch_s)} |")
+        out.append(f"| `{key}` | {_type_cell(spec)} | `{spec.default!r}`{req} | {_esc(spec.doc + ch_s)} |")
     elif isinstance(spec, Typed):
         out.append(f"| `{key}.type` | str | `{spec.default_type!r}` | {_esc(spec.doc)}; one of the `{key}` (type) rows |")
         for k, fl in spec.extra.items():

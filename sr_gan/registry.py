@@ -12,9 +12,12 @@ import inspect
 import pkgutil
 from typing import Any, Callable
 
+from .errors import OptionError
 
-class RegistryError(KeyError):
-    """Unknown name; str() is a one-line message with a suggestion."""
+
+class RegistryError(KeyError, OptionError):
+    """Unknown name; str() is a one-line message with a suggestion. An OptionError too: a name comes from
+    the user (an option, a flag, a checkpoint's options), so every command reports it as one line."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]

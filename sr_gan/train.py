@@ -1,8 +1,10 @@
 """The training loop, readable in one sitting.
 
-  run(opt): data (scan, reusing the scan cache) -> experiment folder -> model -> [resume] -> loop:
+  run(opt): data (scan, reusing the scan cache) -> [checkpoint to resume] -> model (pretrained weights,
+      loss networks) -> metrics -> experiment folder (nothing on disk changes before this) -> loop:
       batch -> model.feed_data -> model.optimize_parameters -> lr schedule
-      every logger.print_freq: losses to log/TensorBoard/progress bar
+      every logger.print_freq: losses (mean over ranks) and skipped optimizer steps per network to
+                               log/TensorBoard/progress bar
       every val.freq:  validation table (model vs bicubic)
       every save.freq: atomic checkpoint (nets, EMA, optimizers, schedulers, scaler, iteration, and
                        per_rank: every process's RNG streams plus what the model keeps per rank)
@@ -24,9 +26,10 @@ from .errors import CheckpointError, DataError, SRGanError
 from .data.prefetch import CUDAPrefetcher
 from .models.sr_model import NonFiniteStep
 from .registry import DATASETS, MODELS
+from .scoring import NA, format_score
 from .utils import checkpoint as ckpt
 from .utils import distributed as dist
-from .utils.logger import TensorBoard, format_losses, get_logger, markdown_table
+from .utils.logger import EarlyRecords, TensorBoard, format_losses, get_logger, markdown_table
 from .validation import build_metrics, evaluate
 
 
@@ -153,8 +156,17 @@ class _ErrorsAsData(torch.utils.data.Dataset):
 
 
 def _collate(samples: list):
+    """One batch; a sample's error, or images of different sizes (no crop), comes back as a DataError."""
     from torch.utils.data import default_collate
-    return next((s for s in samples if isinstance(s, SRGanError)), None) or default_collate(samples)
+    bad = next((s for s in samples if isinstance(s, SRGanError)), None)
+    if bad is not None:
+        return bad
+    for k, v in samples[0].items():
+        if isinstance(v, torch.Tensor) and any(s[k].shape != v.shape for s in samples):
+            sizes = ", ".join(f"{s.get('key', i)} {s[k].shape[-1]}x{s[k].shape[-2]}" for i, s in enumerate(samples))
+            return DataError(f"datasets.train.crop: not set, and one batch holds {k.upper()} images of different "
+                             f"sizes ({sizes}); set a crop or use images of one size")
+    return default_collate(samples)
 
 
 def restore_model(model, state: dict, path: str) -> None:
@@ -223,12 +235,40 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     auto_resume = auto_resume or opt["train"]["auto_resume"]
-    # data first: a dataset error stops the run before anything on disk changes, and the scan reads
-    # the previous run's scan cache before its folder is archived
+    options_mod.check_training(opt, opt.get("_source", ""))
+    early = EarlyRecords()         # what is logged before train.log exists goes into it afterwards
+    get_logger(None, enabled=dist.is_main()).addHandler(early)
+    # Everything that can fail on the user's input happens before the experiment folder is created,
+    # archived or written to: a failed start leaves experiments/ exactly as it was.
+    # 1. data: the scan reads the previous run's scan cache before its folder is archived
     train_set = build_train_set(opt)
     val_sets = build_val_sets(opt)
+    # 2. the checkpoint to resume (read from the folder that is kept), then the model: pretrained
+    #    weights, loss networks (VGG19), the GAN objective; then the validation metrics
+    root = experiment_path(opt)
+    ckpt_dir = os.path.join(root, "checkpoints")
+    state, path = None, None
+    if resume:
+        path = ckpt.resolve_checkpoint(resume, experiment_dir=root, what="--resume")
+        state = ckpt.load_checkpoint(path)
+    elif auto_resume:
+        found = ckpt.newest_loadable(ckpt_dir)
+        if found:
+            path, state = found
+    seed_everything(opt["seed"] + dist.rank())
+    model = MODELS.get(opt["model"])(opt, device)
+    start_iter = 0
+    if state is not None:
+        restore_model(model, state, path)
+        start_iter = int(state["iter"])
+    else:
+        for net in model.networks().values():
+            dist.broadcast_module(net)
+    vcfg = opt["val"]
+    metrics = build_metrics(vcfg["metrics"], vcfg["crop_border"], vcfg["y_channel"], str(device))
+    # 3. only now: the experiment folder (an old one is archived unless resuming)
     exp = experiment_dir(opt, keep_existing=bool(resume or auto_resume))
-    log = get_logger(os.path.join(exp, "train.log"), enabled=dist.is_main())
+    log = get_logger(os.path.join(exp, "train.log"), enabled=dist.is_main(), earlier=early.records)
     for ds in (train_set, *val_sets.values()):
         if dist.is_main() and hasattr(ds, "save_scan_cache"):
             ds.save_scan_cache()
@@ -236,31 +276,11 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
             log.info(ds.scan_summary)
     if dist.is_main():
         options_mod.save(opt, os.path.join(exp, "options.yml"))
-    ckpt_dir = os.path.join(exp, "checkpoints")
-
-    seed_everything(opt["seed"] + dist.rank())
-    state = None
-    if resume:
-        path = ckpt.resolve_resume(resume, ckpt_dir)
-        state = ckpt.load_checkpoint(path)
-    elif auto_resume:
-        found = ckpt.newest_loadable(ckpt_dir)
-        if found:
-            path, state = found
-    model = MODELS.get(opt["model"])(opt, device)
-    start_iter = 0
     if state is not None:
-        restore_model(model, state, path)
-        start_iter = int(state["iter"])
         log.info(f"resumed from {path} at iteration {start_iter}")
-    else:
-        for net in model.networks().values():
-            dist.broadcast_module(net)
 
     total = opt["train"]["total_iter"]
     loader, train_set = build_train_loader(opt, start_iter, train_set)
-    vcfg = opt["val"]
-    metrics = build_metrics(vcfg["metrics"], vcfg["crop_border"], vcfg["y_channel"], str(device))
     baselines = {name: {} for name in val_sets}
     tb = TensorBoard(os.path.join(exp, "tb"), opt["logger"]["use_tb"] and dist.is_main())
     stage = [f"degradation {opt['degradation']['type']}"] if opt.get("degradation") else []
@@ -294,7 +314,7 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
                 r = evaluate(model, ds, metrics, opt["scale"], save_dir, f"_{it:08d}", baselines[name])
                 results[name] = r
                 for m in metrics:
-                    rows.append([name, m, r["model"].get(m), r["bicubic"].get(m)])
+                    rows.append([name, m, format_score(r["model"].get(m)), format_score(r["bicubic"].get(m, NA))])
                 tb.scalars({k: v for k, v in r["model"].items() if isinstance(v, float)}, it, f"val/{name}/")
             log.info(f"validation at iteration {it}:\n" + markdown_table(["set", "metric", "model", "bicubic"], rows))
         dist.barrier()
@@ -332,9 +352,12 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
             model.update_learning_rate()
             bar.update(1)
             if it % print_freq == 0 or it == total:
-                losses = model.current_losses()
+                losses = model.current_losses()           # this step's values, the mean over ranks
+                skipped = model.skipped_steps()           # optimizer steps not taken since the last line
+                losses.update(skipped)
                 losses["lr"] = model.optimizers["g"].param_groups[0]["lr"]
-                bar.set_postfix_str(format_losses({k: v for k, v in losses.items() if k.startswith("l_")}))
+                bar.set_postfix_str(format_losses({k: v for k, v in losses.items()
+                                                   if k.startswith("l_") or (k in skipped and v)}))
                 tb.scalars(losses, it, "train/")
                 log.debug(f"iter {it}: {format_losses(losses)}")
                 if not tty:

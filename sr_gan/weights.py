@@ -323,18 +323,20 @@ def cmd_install(args) -> int:
 
 
 def main(argv=None) -> int:
+    from . import cli
     from .cli import run_cli
-    p = argparse.ArgumentParser(prog="python -m sr_gan.weights", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(prog="python -m sr_gan.weights", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every weight file, its size, where it is looked for, present or missing")
     fetch = sub.add_parser("fetch", help="download now (all files, or the ones named)")
     fetch.add_argument("names", nargs="*", type=_weight_name, metavar="NAME", help=", ".join(WEIGHTS))
     install = sub.add_parser("install", help="copy files brought by hand from DIR into the cache, hash-checked")
-    install.add_argument("folder", metavar="DIR")
-    args = p.parse_args(argv)
-    body = {"list": cmd_list, "fetch": cmd_fetch, "install": cmd_install}[args.command]
-    return run_cli(lambda: body(args))
+    install.add_argument("folder", metavar="DIR", type=cli.existing_dir)
+    def body():
+        args = p.parse_args(argv)
+        return {"list": cmd_list, "fetch": cmd_fetch, "install": cmd_install}[args.command](args)
+    return run_cli(body)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def tiny_sr_data(tmp_path_factory):
 
 
 def tiny_options(data_root: str, exp_root: str, **over) -> dict:
-    """A validated option dict for a tiny x4 `sr` run on `tiny_sr_data`."""
+    """A validated option dict for a tiny x4 `sr` run on `tiny_sr_data`; the EMA is on (train.ema_decay's
+    default), so what is validated and saved is the averaged generator, as in real runs."""
     from sr_gan import options
     opt = {
         "name": "tiny", "scale": 4, "seed": 0, "model": "sr",
@@ -37,7 +38,7 @@ def tiny_options(data_root: str, exp_root: str, **over) -> dict:
                      "val": {"type": "paired", "hr": f"{data_root}/val/HR"}},
         "network_g": {"type": "msrresnet", "num_feat": 16, "num_block": 2},
         "path": {"experiments_root": exp_root},
-        "train": {"total_iter": 10, "optim_g": {"lr": 1e-3}, "ema_decay": 0.0, "losses": [{"type": "l1", "weight": 1.0}]},
+        "train": {"total_iter": 10, "optim_g": {"lr": 1e-3}, "losses": [{"type": "l1", "weight": 1.0}]},
         "val": {"freq": 0, "metrics": ["psnr", "ssim"], "save_images": False},
         "logger": {"print_freq": 5, "use_tb": False},
         "save": {"freq": 5, "keep": 3},
@@ -49,6 +50,21 @@ def tiny_options(data_root: str, exp_root: str, **over) -> dict:
             node = node.setdefault(p, {})
         node[parts[-1]] = value
     return options.validate(opt)
+
+
+def optional_package(name: str):
+    """Import one of the optional `extras` packages (spandrel, onnx, onnxruntime) or skip the test, saying
+    which package is missing (pytest -ra lists the reason). CI sets SR_GAN_REQUIRE_EXTRAS=1: a missing
+    package then fails the test, so these checks can never be skipped there unnoticed."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        why = f"{test}: optional package '{name}' is not installed (pip install -e '.[extras]')"
+        if os.environ.get("SR_GAN_REQUIRE_EXTRAS") == "1":
+            pytest.fail(f"{why}; SR_GAN_REQUIRE_EXTRAS=1 requires it", pytrace=False)
+        pytest.skip(why)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,9 +5,12 @@ subprocess costs little more than Python start-up plus the torch import.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import subprocess
 import sys
+import time
 
 import numpy as np
 import yaml
@@ -109,3 +112,28 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> s
     for needle in needles:
         assert needle in error_lines[0], (needle, error_lines[0])
     return error_lines[0]
+
+
+KILL_SEED_ENV = "SR_GAN_CRASH_SEED"
+DEFAULT_KILL_SEED = 1515
+
+
+def kill_schedule(test: str) -> tuple[int, random.Random]:
+    """The seed of a crash test's kill schedule and a Random drawn from it: $SR_GAN_CRASH_SEED (an integer, or
+    `random` for a fresh one from the clock), else a fixed default, so CI always runs the same schedule.
+    Printed (pytest shows it with -rA and under a failure); replay with SR_GAN_CRASH_SEED=<seed>. What it
+    fixes is where and after what delay the kills are aimed; the iteration a kill lands on still depends on
+    the machine's speed."""
+    raw = os.environ.get(KILL_SEED_ENV, "")
+    seed = (int(time.time() * 1000) % 1_000_000 if raw == "random" else int(raw)) if raw else DEFAULT_KILL_SEED
+    print(f"{test}: kill schedule seed {seed} (replay: {KILL_SEED_ENV}={seed})")
+    return seed, random.Random(seed)
+
+
+@contextlib.contextmanager
+def naming_seed(seed: int):
+    """Every assertion failure inside carries the kill schedule's seed and how to replay it."""
+    try:
+        yield
+    except AssertionError as e:
+        raise AssertionError(f"[kill schedule seed {seed}; replay: {KILL_SEED_ENV}={seed}] {e}") from e

@@ -69,7 +69,7 @@ def test_msrresnet_names_and_bilinear_residual():
 def test_unsupported_scale_is_one_line_option_error():
     with pytest.raises(OptionError) as err:
         ARCHS.build({"type": "rrdbnet"}, scale=5)
-    assert str(err.value) == "network_g.scale: rrdbnet supports 2, 3, 4, 8; got 5"
+    assert str(err.value) == "network_g.scale: rrdbnet supports 1, 2, 3, 4, 8; got 5"
     with pytest.raises(OptionError, match="msrresnet supports"):
         ARCHS.build({"type": "msrresnet"}, scale=5)
 

@@ -192,10 +192,9 @@ def test_wrong_types_and_out_of_range_values(tmp_path, hr, capsys):
     yml = _yml(tmp_path, hr)
     assert _fails(capsys, ["-opt", yml, "train.optim_g.lr=-0.001"], "train.optim_g.lr", "must be >= 0")
     assert _fails(capsys, ["-opt", yml, "train.total_iter=many"], "train.total_iter", "expected int")
-    # only the generator knows its scales: the error is raised while the model is built (after the data
-    # checks, so the crop is made a multiple of 5 first)
+    # the generator class declares its scales (supported_scales): checked with the options (archs.check_contracts)
     assert _fails(capsys, ["-opt", yml, "scale=5", "datasets.train.crop=40", "network_g.type=rrdbnet"],
-                  "network_g.scale", "rrdbnet supports", "got 5")
+                  "network_g.scale: rrdbnet supports 1, 2, 3, 4, 8; got 5")
 
 
 def _rrdbnet_state() -> dict:

@@ -165,6 +165,6 @@ def test_disk_full_in_the_loop_exits_2_with_one_line_and_earlier_checkpoints_int
     assert "iter_00000006.pth: disk full while saving: needed" in errors[0] and "MiB" in errors[0]
     folder = os.path.join(exp, "full", "checkpoints")
     assert _names(folder) == ["iter_00000002.pth", "iter_00000004.pth", "latest"]
-    assert ckpt.load_checkpoint(ckpt.resolve_resume("latest", folder))["iter"] == 4
+    assert ckpt.load_checkpoint(ckpt.resolve_checkpoint(folder))["iter"] == 4
     assert ckpt.load_checkpoint(os.path.join(folder, "iter_00000002.pth"))["iter"] == 2
     assert options.load(yml)["save"]["keep"] == 5

@@ -8,14 +8,14 @@ interrupted chain, so the file costs about as much wall time as the chain alone.
 from __future__ import annotations
 
 import os
-import random
 import re
 import signal
 import time
 
 import torch
 
-from reliability_utils import run_cli, start_cli, tiny_options, write_options, write_photos
+from reliability_utils import (kill_schedule, naming_seed, run_cli, start_cli, tiny_options, write_options,
+                               write_photos)
 from sr_gan.utils import checkpoint as ckpt
 
 TOTAL = 40
@@ -49,7 +49,7 @@ def _assert_every_checkpoint_loads(folder) -> None:
         assert state["iter"] == int(re.search(r"(\d+)", os.path.basename(path)).group(1))
     marker = os.path.join(folder, ckpt.LATEST)
     if os.path.exists(marker):
-        ckpt.load_checkpoint(ckpt.resolve_resume("latest", str(folder)))
+        ckpt.load_checkpoint(ckpt.resolve_checkpoint(str(folder)))
 
 
 def _kill(proc) -> None:
@@ -70,7 +70,7 @@ def _assert_same_final_weights(ref_dir, run_dir, nets: tuple[str, ...], total: i
     return b
 
 
-def _kill_chain(crash_yml: str, ckdir: str, modes: tuple[str, ...], rnd: random.Random, seed: int) -> list[int]:
+def _kill_chain(crash_yml: str, ckdir: str, modes: tuple[str, ...], rnd) -> list[int]:
     """Start the run with --auto-resume and SIGKILL it once per mode: 'save' inside a checkpoint write,
     'step' between training steps. Returns the iteration each run started from."""
     resumed_at = []
@@ -91,7 +91,7 @@ def _kill_chain(crash_yml: str, ckdir: str, modes: tuple[str, ...], rnd: random.
             time.sleep(rnd.uniform(0.0, 0.3))
         _kill(proc)
         if mode == "save":
-            assert _temp_files(ckdir), f"seed {seed}: the kill did not land inside a checkpoint write"
+            assert _temp_files(ckdir), "the kill did not land inside a checkpoint write"
         _assert_every_checkpoint_loads(ckdir)
     return resumed_at
 
@@ -100,8 +100,12 @@ def test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact(tmp_path):
     """srgan (vgg D, wgan_gp: its interpolation draws from torch's RNG, perceptual loss, EMA, warm-up +
     cosine lr): killed twice inside a checkpoint write and once between, with 1 loader worker, vs an
     uninterrupted run with 0 workers."""
-    seed = int(time.time()) % 10_000
-    rnd = random.Random(seed)
+    seed, rnd = kill_schedule("test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact")
+    with naming_seed(seed):
+        _sigkill_chain(tmp_path, rnd)
+
+
+def _sigkill_chain(tmp_path, rnd) -> None:
     hr = os.path.dirname(write_photos(tmp_path / "hr", count=3, size=48)[0])
     exp = str(tmp_path / "exp")
     common = dict(model="srgan", train__total_iter=TOTAL, save__freq=2, save__keep=2)
@@ -110,7 +114,7 @@ def test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact(tmp_path):
                                                                     datasets__train__workers=1))
     reference = start_cli(["-opt", ref_yml])
     ckdir = os.path.join(exp, "crash", "checkpoints")
-    resumed_at = _kill_chain(crash_yml, ckdir, ("save", "step", "save"), rnd, seed)
+    resumed_at = _kill_chain(crash_yml, ckdir, ("save", "step", "save"), rnd)
     final = run_cli(["-opt", crash_yml, "--auto-resume"])
     assert final.returncode == 0, final.stderr[-3000:]
     assert reference.wait(timeout=120) == 0, reference.stderr.read()[-3000:]
@@ -118,7 +122,7 @@ def test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact(tmp_path):
 
     log = open(os.path.join(exp, "crash", "train.log"), encoding="utf-8").read()
     resumes = [int(n) for n in re.findall(r"resumed from .* at iteration (\d+)", log)]
-    assert len(resumes) == 3 and resumes == sorted(resumes) and resumes[0] > 0, (seed, resumes, resumed_at)
+    assert len(resumes) == 3 and resumes == sorted(resumes) and resumes[0] > 0, (resumes, resumed_at)
     assert not _temp_files(ckdir)                  # stale temp files of killed writes are cleaned up
     _assert_every_checkpoint_loads(ckdir)
     assert len(ckpt.list_checkpoints(ckdir)) == 2  # save.keep
@@ -161,8 +165,12 @@ def test_sigkill_with_degradations_pool_and_batch_augment_then_auto_resume_is_bi
     4 pairs = 2 batches, so every resume point has a full pool to restore), batch augmentations on:
     killed once inside a checkpoint write and once between steps, with 1 loader worker (HR crops only),
     vs an uninterrupted run with 0 workers."""
-    seed = int(time.time()) % 10_000
-    rnd = random.Random(seed)
+    seed, rnd = kill_schedule("test_sigkill_with_degradations_pool_and_batch_augment_then_auto_resume_is_bit_exact")
+    with naming_seed(seed):
+        _sigkill_degraded_chain(tmp_path, rnd)
+
+
+def _sigkill_degraded_chain(tmp_path, rnd) -> None:
     hr = os.path.dirname(write_photos(tmp_path / "hr", count=3, size=64)[0])
     exp = str(tmp_path / "exp")
     total = 24
@@ -174,13 +182,13 @@ def test_sigkill_with_degradations_pool_and_batch_augment_then_auto_resume_is_bi
                                                                     datasets__train__workers=1))
     reference = start_cli(["-opt", ref_yml])
     ckdir = os.path.join(exp, "crash", "checkpoints")
-    resumed_at = _kill_chain(crash_yml, ckdir, ("save", "step"), rnd, seed)
+    resumed_at = _kill_chain(crash_yml, ckdir, ("save", "step"), rnd)
     final = run_cli(["-opt", crash_yml, "--auto-resume"])
     assert final.returncode == 0, final.stderr[-3000:]
     assert reference.wait(timeout=120) == 0, reference.stderr.read()[-3000:]
     reference.stderr.close()
     log = open(os.path.join(exp, "crash", "train.log"), encoding="utf-8").read()
     resumes = [int(n) for n in re.findall(r"resumed from .* at iteration (\d+)", log)]
-    assert len(resumes) == 2 and resumes[0] >= 2, (seed, resumes, resumed_at)     # the pool is full from 2 on
+    assert len(resumes) == 2 and resumes[0] >= 2, (resumes, resumed_at)     # the pool is full from 2 on
     last = _assert_same_final_weights(os.path.join(exp, "ref"), os.path.join(exp, "crash"), ("g", "g_ema"), total)
     assert last["per_rank"][0]["pool"]["filled"] == 4

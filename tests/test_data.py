@@ -1,5 +1,5 @@
 """PairedDataset (alignment, determinism, bad files), augment helpers and datasets/prepare.py."""
-import importlib.util
+import importlib
 import warnings
 from pathlib import Path
 
@@ -14,14 +14,10 @@ from sr_gan.errors import DataError
 from sr_gan.registry import DATASETS
 from sr_gan.utils.image_io import read_image, write_image
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _prepare_module():
-    spec = importlib.util.spec_from_file_location("prepare", ROOT / "datasets" / "prepare.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module("sr_gan.commands.prepare")
 
 
 def _photo(h, w, seed, c=3):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from reliability_utils import cli_main, tiny_options, write_options, write_photos
+from reliability_utils import cli_main, kill_schedule, naming_seed, tiny_options, write_options, write_photos
 from sr_gan import train
 from sr_gan.utils import checkpoint as ckpt
 
@@ -97,6 +97,7 @@ def _assert_same_weights(ref: dict, run: dict) -> None:
     for net, tensors in ref["nets"].items():
         for key, value in tensors.items():
             assert torch.equal(value, run["nets"][net][key]), f"{net}.{key} differs from the uninterrupted run"
+    assert any(not torch.equal(v, run["nets"]["g"][k]) for k, v in run["nets"]["g_ema"].items())   # EMA is not G
 
 
 def _resumes(exp: str, name: str) -> list[int]:
@@ -113,30 +114,41 @@ def test_checkpoint_holds_every_ranks_rng_state(setup):
 
 
 def test_sigkill_both_ranks_then_auto_resume_is_bit_exact(setup):
-    exp, yml = setup["exp"], setup["options"]("kill")
-    ckdir = os.path.join(exp, "kill", "checkpoints")
-    # SR_GAN_TEST_SLOW_SAVE holds every checkpoint write open: the kill lands inside the write of
-    # iteration >= 4, with the complete checkpoint of iteration 2 (or later) on disk
-    procs = _launch(["-opt", yml, "--auto-resume"], SR_GAN_TEST_SLOW_SAVE="0.3")
-    writer = f".tmp{procs[0].pid}"
-    _wait_for(lambda: any(f.startswith(".iter_") and f.endswith(writer) and int(re.search(r"(\d+)", f).group(1)) >= 4
-                          for f in (os.listdir(ckdir) if os.path.isdir(ckdir) else [])), procs, "a checkpoint write")
-    for p in procs:
-        os.kill(p.pid, signal.SIGKILL)
-    assert _join(procs) == [-signal.SIGKILL, -signal.SIGKILL]
-    stopped_at = int(re.search(r"(\d+)", os.path.basename(ckpt.list_checkpoints(ckdir)[0])).group(1))
-    assert 2 <= stopped_at < TOTAL
+    seed, rnd = kill_schedule("test_sigkill_both_ranks_then_auto_resume_is_bit_exact")
+    target = 2 * rnd.randint(2, 5)          # the checkpoint write (iteration 4..10) the kill is aimed at
+    with naming_seed(seed):
+        exp, yml = setup["exp"], setup["options"]("kill")
+        ckdir = os.path.join(exp, "kill", "checkpoints")
+        # SR_GAN_TEST_SLOW_SAVE holds every checkpoint write open: the kill lands inside the write of
+        # iteration >= target, with the complete checkpoint of iteration target - 2 (or later) on disk
+        procs = _launch(["-opt", yml, "--auto-resume"], SR_GAN_TEST_SLOW_SAVE="0.3")
+        writer = f".tmp{procs[0].pid}"
+        _wait_for(lambda: any(f.startswith(".iter_") and f.endswith(writer) and int(re.search(r"(\d+)", f).group(1))
+                              >= target for f in (os.listdir(ckdir) if os.path.isdir(ckdir) else [])),
+                  procs, f"a checkpoint write >= {target}")
+        for p in procs:
+            os.kill(p.pid, signal.SIGKILL)
+        assert _join(procs) == [-signal.SIGKILL, -signal.SIGKILL]
+        stopped_at = int(re.search(r"(\d+)", os.path.basename(ckpt.list_checkpoints(ckdir)[0])).group(1))
+        assert target - 2 <= stopped_at < TOTAL, (target, stopped_at)
 
-    assert _join(_launch(["-opt", yml, "--auto-resume"])) == [0, 0]
-    assert _resumes(exp, "kill") == [stopped_at]
-    _assert_same_weights(setup["ref"], _final(exp, "kill"))
+        assert _join(_launch(["-opt", yml, "--auto-resume"])) == [0, 0]
+        assert _resumes(exp, "kill") == [stopped_at]
+        _assert_same_weights(setup["ref"], _final(exp, "kill"))
 
 
 def test_sigterm_to_one_rank_stops_both_at_one_step_and_resumes_exactly(setup):
+    seed, rnd = kill_schedule("test_sigterm_to_one_rank_stops_both_at_one_step_and_resumes_exactly")
+    with naming_seed(seed):
+        _sigterm_one_rank(setup, delay=rnd.uniform(0.0, 0.2))
+
+
+def _sigterm_one_rank(setup, delay: float) -> None:
     exp, yml = setup["exp"], setup["options"]("term")
     ckdir = os.path.join(exp, "term", "checkpoints")
     procs = _launch(["-opt", yml, "--auto-resume"], SR_GAN_TEST_SLOW_SAVE="0.2")
     _wait_for(lambda: ckpt.list_checkpoints(ckdir), procs, "a first checkpoint")
+    time.sleep(delay)
     os.kill(procs[1].pid, signal.SIGTERM)           # rank 0 never sees the signal: the ranks agree on it
     assert _join(procs) == [143, 143]
     log = open(os.path.join(exp, "term", "train.log"), encoding="utf-8").read()

@@ -1,7 +1,5 @@
-"""scripts/degrade.py: LR samples, contact sheet and parameter JSON of the options' pipeline; flag errors."""
-import importlib.util
+"""scripts/degrade.py (sr-degrade): LR samples, contact sheet and parameter JSON of the options' pipeline; flag errors."""
 import json
-import os
 
 import numpy as np
 import pytest
@@ -12,10 +10,7 @@ from sr_gan.degradations.pipelines import degrade_step
 from sr_gan.registry import DEGRADATIONS
 from sr_gan.utils.image_io import read_image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location("degrade_script", os.path.join(ROOT, "scripts", "degrade.py"))
-script = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(script)
+from sr_gan.commands import degrade as script
 
 
 @pytest.fixture
@@ -81,7 +76,7 @@ def test_option_file_and_overrides_choose_the_pipeline(photos, tmp_path):
 
 
 @pytest.mark.parametrize("extra, needle", [
-    (["--num", "0"], "--num: must be >= 1, got 0"),
+    (["--num", "0"], "argument --num: expected an integer >= 1, got 0"),
     (["--crop", "2"], "--crop: 2 is smaller than the scale 4"),
     (["degradation.jpeg_range=[95,30]"], "degradation.jpeg_range: low must be <= high"),
     (["train.total_iter=3"], "without -opt only degradation.<key>=... and scale=... apply"),

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
 import os
 
 import numpy as np
 import pytest
 import torch
+from skimage.metrics import structural_similarity
 
 from sr_gan.data.bicubic import imresize
 from sr_gan.errors import OptionError
@@ -23,9 +23,7 @@ Y_WEIGHT_SUM = 65.481 + 128.553 + 24.966   # adding k/255 to R, G and B moves MA
 
 
 def _test_sr(capsys, *args) -> tuple[int, str, str]:
-    spec = importlib.util.spec_from_file_location("test_sr_cli", os.path.join(ROOT, "scripts", "test_sr.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from sr_gan.commands import test_sr as module
     capsys.readouterr()
     code = module.main([str(a) for a in args])
     captured = capsys.readouterr()
@@ -66,7 +64,12 @@ def test_sr_mode_hand_computed_psnr_ssim_and_csv(tmp_path, capsys):
     for name, k in (("img1", 10), ("img2", 4)):
         expected = 20 * math.log10(255 / (Y_WEIGHT_SUM * k / 255))
         assert float(rows[name]["psnr"]) == pytest.approx(expected, abs=1e-6)  # float32 pixels
-        assert 0.9 < float(rows[name]["ssim"]) < 1.0    # constant shift only lowers the luminance term
+        # SSIM: scikit-image's on MATLAB's Y (Gaussian window, sigma 1.5, population covariance), border 4
+        y = lambda a: (16 + a.astype(np.float64) / 255 @ np.array([65.481, 128.553, 24.966]))[4:-4, 4:-4]  # noqa: E731
+        i = int(name[-1])
+        ref = structural_similarity(y(hr[i] + np.uint8(k)), y(hr[i]), gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False, data_range=255)
+        assert float(rows[name]["ssim"]) == pytest.approx(ref, abs=1e-6) and ref < 1 - 1e-4
     ssims = [float(rows[n]["ssim"]) for n in ("img0", "img1", "img2")]
     assert float(rows["mean"]["ssim"]) == pytest.approx(np.mean(ssims), abs=1e-12)
     assert rows["mean"]["psnr"] == "inf"

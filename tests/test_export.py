@@ -1,23 +1,20 @@
 """scripts/export.py: safetensors round trip (file alone rebuilds the net) and ONNX checked by onnxruntime."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 
 import pytest
 import torch
 
 from sr_gan.inference import SAFETENSORS_ARCH_KEY, load_generator
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import optional_package
+
 TINY = {"type": "rrdbnet", "num_feat": 8, "num_block": 1, "num_grow_ch": 8}
 
 
 def _export(capsys, *args) -> tuple[int, str]:
-    spec = importlib.util.spec_from_file_location("export_cli", os.path.join(ROOT, "scripts", "export.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from sr_gan.commands import export as module
     capsys.readouterr()
     code = module.main([str(a) for a in args])
     return code, capsys.readouterr().out
@@ -51,7 +48,8 @@ def test_safetensors_round_trip(tmp_path, capsys, checkpoint):
 
 
 def test_onnx_matches_pytorch(tmp_path, capsys, checkpoint):
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is needed to run the exported ONNX graph")
+    optional_package("onnx")
+    ort = optional_package("onnxruntime")
     import numpy as np
     path, g_ema = checkpoint
     out = tmp_path / "gen.onnx"

@@ -1,7 +1,6 @@
 """Loading every supported checkpoint layout, tiled/precision inference, and scripts/upscale.py end to end."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +15,8 @@ from sr_gan.errors import CheckpointError
 from sr_gan.inference import load_generator, upscale_image, upscale_tensor
 from sr_gan.registry import ARCHS
 from sr_gan.utils.image_io import ImageInfo, read_image_raw, write_image
+
+from conftest import optional_package
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"type": "rrdbnet", "num_feat": 8, "num_block": 1, "num_grow_ch": 8}
@@ -33,7 +34,9 @@ def tiny_rrdbnet(scale: int = 4, seed: int = 0, strong: bool = False) -> nn.Modu
 
 
 def save_training_checkpoint(path, net: nn.Module, scale: int = 4) -> None:
-    torch.save({"iter": 7, "nets": {"g": net.state_dict(), "g_ema": net.state_dict()},
+    """`net` as the EMA; the raw generator differs (output shifted by 0.1), so using it instead shows."""
+    raw = {k: v + 0.1 if k == "conv_last.bias" else v for k, v in net.state_dict().items()}
+    torch.save({"iter": 7, "nets": {"g": raw, "g_ema": net.state_dict()},
                 "opt": {"scale": scale, "network_g": dict(TINY)}}, path)
 
 
@@ -176,6 +179,7 @@ def test_training_checkpoint_latest_marker_and_arch_flags(tmp_path):
 
 
 def test_spandrel_architecture_through_upscale_tensor(tmp_path):
+    optional_package("spandrel")
     from spandrel.architectures.Compact.__arch.SRVGG import SRVGGNetCompact  # not one of our archs
     torch.manual_seed(5)
     compact = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=2).eval()
@@ -208,9 +212,7 @@ def _upscale_cli(*args):
 
 def _upscale_main(capsys, *args) -> tuple[int, str]:
     """The same CLI in-process (saves a torch import per call on a loaded 2-core machine)."""
-    spec = importlib.util.spec_from_file_location("upscale_cli", os.path.join(ROOT, "scripts", "upscale.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from sr_gan.commands import upscale as module
     capsys.readouterr()
     code = module.main([str(a) for a in args])
     return code, capsys.readouterr().err
@@ -218,7 +220,8 @@ def _upscale_main(capsys, *args) -> tuple[int, str]:
 
 def test_upscale_cli_modes_bits_errors_skip_and_refusal(tmp_path, capsys):
     ckpt = tmp_path / "g.pth"
-    save_training_checkpoint(ckpt, tiny_rrdbnet(seed=6))
+    ema = tiny_rrdbnet(seed=6)
+    save_training_checkpoint(ckpt, ema)
     src, out = tmp_path / "in", tmp_path / "out"
     rng = np.random.default_rng(1)
     write_image(src / "gray.png", rng.integers(0, 256, (10, 12, 1), dtype=np.uint8))
@@ -241,6 +244,12 @@ def test_upscale_cli_modes_bits_errors_skip_and_refusal(tmp_path, capsys):
     assert os.stat(out / "gray.png").st_mtime_ns == stamp
     code, err = _upscale_main(capsys, "-i", src / "gray.png", "-o", out, "--model", ckpt, "--overwrite")
     assert code == 0 and "1 written, 0 skipped" in err
+    # the pixels are the EMA generator's (8-bit rounding apart), not the raw generator's
+    gray, info = read_image_raw(src / "gray.png")
+    with torch.no_grad():
+        want = upscale_image(ema, gray.astype(np.float32) / 255, info, 4)
+    got, _ = read_image_raw(out / "gray.png")
+    assert np.abs(got.astype(np.float32) / 255 - want).max() <= 0.5 / 255 + 1e-6
     before = (src / "gray.png").read_bytes()
     code, err = _upscale_main(capsys, "-i", src / "gray.png", "-o", src, "--model", ckpt, "--overwrite")
     assert code == 2

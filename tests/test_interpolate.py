@@ -1,20 +1,13 @@
 """ESRGAN network interpolation: exact at the ends, the convex combination in between, readable by
 load_generator, and a one-line error naming keys when the two generators do not match."""
-import importlib.util
-import os
-
 import pytest
 import torch
 
 from sr_gan.ablation import interpolation
 from sr_gan.archs.msrresnet import MSRResNet
+from sr_gan.commands import interpolate as interp_cli
 from sr_gan.errors import CheckpointError
 from sr_gan.inference import load_generator
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-spec = importlib.util.spec_from_file_location("interpolate", os.path.join(ROOT, "scripts", "interpolate.py"))
-interp_cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(interp_cli)
 
 NET = {"type": "msrresnet", "num_feat": 8, "num_block": 1}
 

@@ -30,13 +30,18 @@ def test_charbonnier_value_and_default_eps():
     assert CharbonnierLoss()(PRED, TARGET).item() == pytest.approx(2.25 / 4, abs=1e-6)
 
 
-def test_losses_are_scalars_with_gradient():
+def test_losses_are_scalars_with_the_analytic_gradient():
+    """d/dpred over 4 pixels with d = pred - target: L1 sign(d)/4, MSE 2d/4, Charbonnier d/sqrt(d^2+eps)/4."""
     pred = PRED.clone().requires_grad_()
-    for loss in (L1Loss(), MSELoss(), CharbonnierLoss()):
+    d = [-0.5, 0.0, 1.0, -0.75]
+    eps = 1e-3
+    expected = {"l1": [math.copysign(1, x) / 4 if x else 0.0 for x in d], "mse": [2 * x / 4 for x in d],
+                "charbonnier": [x / math.sqrt(x * x + eps) / 4 for x in d]}
+    for name, loss in (("l1", L1Loss()), ("mse", MSELoss()), ("charbonnier", CharbonnierLoss(eps=eps))):
         out = loss(pred, TARGET)
         assert out.dim() == 0
         (grad,) = torch.autograd.grad(out, pred)
-        assert torch.isfinite(grad).all()
+        assert grad.flatten().tolist() == pytest.approx(expected[name], rel=1e-6, abs=1e-9), name
 
 
 def test_registered_as_generator_terms():

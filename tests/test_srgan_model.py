@@ -1,5 +1,6 @@
-"""The GAN model: every loss type x {standard, relativistic} x every discriminator trains; the update
-rules (frozen D in the G step, one D forward per batch, gan.weight 0 == sr model) hold exactly."""
+"""The GAN model: every loss type x {standard, relativistic} x every discriminator trains (a smoke matrix
+over the discriminators; the values of one step are pinned in tests/test_gan_step.py); the update rules
+(frozen D in the G step, one D forward per batch, gan.weight 0 == sr model) hold exactly."""
 import itertools
 
 import pytest
@@ -140,13 +141,3 @@ def test_feature_matching_zero_for_identical_images():
     _, fc = d(torch.rand(2, 3, 32, 32), return_features=True)
     assert feature_matching_loss(fc, fa).item() > 0
     assert feature_matching_loss(fc, fa, [0]).item() == pytest.approx((fc[0] - fa[0]).abs().mean().item())
-
-
-@pytest.mark.filterwarnings("ignore:perceptual loss with pretrained false")
-def test_feature_matching_and_r1_are_logged():
-    m, _ = make({"feature_matching": {"weight": 1.0, "layers": None}},
-                gan={"type": "softplus", "weight": 5e-3, "r1_weight": 1.0})
-    m.feed_data(batch())
-    m.optimize_parameters(1)
-    losses = m.current_losses()
-    assert losses["l_g_fm"] > 0 and losses["l_d_r1"] >= 0

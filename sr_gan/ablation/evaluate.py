@@ -10,8 +10,7 @@ import json
 import os
 from typing import Any
 
-METRICS = ("psnr", "ssim", "lpips", "niqe")
-LOWER_IS_BETTER = {"lpips", "niqe"}
+METRICS = ("psnr", "ssim", "lpips", "niqe")     # better-direction: sr_gan.metrics.higher_is_better
 
 
 def val_sets(opt: dict) -> dict[str, dict]:

@@ -17,6 +17,7 @@ import yaml
 
 from sr_gan import options as options_mod
 from sr_gan.errors import OptionError
+from sr_gan.utils.yaml_io import DuplicateKeyError, load_text
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
 
@@ -48,8 +49,10 @@ def parse_value(text: str) -> Any:
     exponent floats that YAML 1.1 leaves as strings)."""
     text = text.strip()
     try:
-        value = yaml.safe_load(text) if text else None
-    except yaml.YAMLError:
+        value = load_text(text, f"--grid value '{text}'") if text else None
+    except DuplicateKeyError:
+        raise
+    except OptionError:
         return text
     if isinstance(value, str):
         try:

@@ -156,7 +156,9 @@ def _panel_html(k: int, panel: dict) -> str:
 
 def write_report(out: str, manifest: dict, table_md: str, paths: dict) -> str:
     """Write <out>/report.html and return its path."""
-    from .report import INTERPOLATION, read_json
+    from sr_gan.metrics import better_sentence
+
+    from .report import INTERPOLATION, METRICS, read_json
     models = []
     for run in manifest["runs"]:
         ev = read_json(os.path.join(out, "runs", run["name"], "eval.json"))
@@ -179,7 +181,7 @@ def write_report(out: str, manifest: dict, table_md: str, paths: dict) -> str:
 <style>{CSS}</style></head><body>
 <h1>Ablation <code>{html.escape(manifest['prefix'])}</code></h1>
 <p>Options <code>{html.escape(manifest['options'])}</code>; grid {grid}; seeds {manifest['seeds']}.
-Higher PSNR/SSIM = less distortion; lower LPIPS/NIQE = better perceptual quality.</p>
+Better = {better_sentence(METRICS)} (PSNR/SSIM measure distortion, LPIPS/NIQE perceptual quality).</p>
 <h2>Results</h2>{markdown_to_html(table_md)}{plots}
 <h2>Validation crops ({html.escape(sets[0] if sets else '-')}), final EMA generators</h2>{panels_html}
 <script>{JS}</script></body></html>"""

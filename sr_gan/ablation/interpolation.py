@@ -4,29 +4,18 @@ along the perception-distortion trade-off without retraining, and usually with f
 than the GAN model alone."""
 from __future__ import annotations
 
-import os
 
 import torch
 
 from sr_gan.errors import CheckpointError
-from sr_gan.utils.checkpoint import atomic_write_bytes
+from sr_gan.utils.checkpoint import atomic_write_bytes, resolve_checkpoint
 from sr_gan.utils.state_dict import canonical_state_dict, infer_generator_options, load_state_dict_file
 
 
-def _resolve(path: str) -> str:
-    """A checkpoint file, a `latest` marker or an experiment folder -> the checkpoint file."""
-    from sr_gan.utils.checkpoint import resolve_resume
-    if os.path.isdir(path):
-        sub = os.path.join(path, "checkpoints")
-        return resolve_resume("latest", sub if os.path.isdir(sub) else path)
-    if os.path.basename(path) == "latest" and os.path.isfile(path):
-        return resolve_resume("latest", os.path.dirname(path) or ".")
-    return path
-
-
-def load_ema_generator(path: str) -> tuple[dict, dict]:
-    """(generator state dict, preferring the EMA weights; the file's raw dict) of any checkpoint."""
-    raw = load_state_dict_file(_resolve(path))
+def load_ema_generator(path: str, what: str = "checkpoint") -> tuple[dict, dict]:
+    """(generator state dict, preferring the EMA weights; the file's raw dict) of any checkpoint;
+    `what` names the argument in errors (--psnr, --gan)."""
+    raw = load_state_dict_file(resolve_checkpoint(path, what=what))
     return canonical_state_dict(raw, prefer_ema=True), raw
 
 

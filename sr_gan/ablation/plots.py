@@ -1,7 +1,7 @@
 """The sweep's two figures (matplotlib, Agg backend: no display needed).
 
 perception_distortion: PSNR (distortion, x) against LPIPS, or NIQE where LPIPS is unavailable
-(perception, y), one labelled point per grid cell with error bars over seeds; interpolated models,
+(perception, y; SSIM, labelled as the distortion metric it is, when neither is), one labelled point per grid cell with error bars over seeds; interpolated models,
 when present, as a connected curve ordered by alpha. Blau & Michaeli (2018) show the best
 achievable points form a monotone frontier: moving along it trades PSNR for perceptual quality.
 training_curves: generator losses and validation PSNR against iteration for every run, from the
@@ -18,9 +18,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .evaluate import LOWER_IS_BETTER  # noqa: E402
+from sr_gan.metrics import higher_is_better  # noqa: E402
 
 Y_CHOICES = ("lpips", "niqe", "ssim")
+DISTORTION_METRICS = {"psnr", "ssim"}     # full-reference fidelity: SSIM is only a fallback y-axis
+
+
+def y_label(metric: str) -> str:
+    """The y-axis label, true to what is plotted: SSIM (the fallback) measures distortion, not perception."""
+    better = "higher" if higher_is_better(metric) else "lower"
+    if metric in DISTORTION_METRICS:
+        return f"{metric.upper()}  ({better} = less distortion; no perceptual metric available)"
+    return f"{metric.upper()}  ({better} = better perceptual quality)"
 
 
 def perception_axis(cells: list[dict]) -> str | None:
@@ -58,8 +67,7 @@ def perception_distortion(cells: list[dict], path: str, title: str = "") -> str 
         ax.plot(bic["psnr"][0], bic[y][0] if y else 0.0, "kx", markersize=9, label="bicubic")
     ax.set_xlabel("PSNR (dB)  →  less distortion")
     if y:
-        better = "lower" if y in LOWER_IS_BETTER else "higher"
-        ax.set_ylabel(f"{y.upper()}  ({better} = better perceptual quality)")
+        ax.set_ylabel(y_label(y))
     ax.set_title(title or "perception-distortion plane")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")

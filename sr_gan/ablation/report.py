@@ -11,12 +11,19 @@ import math
 import os
 from typing import Any
 
-from .evaluate import LOWER_IS_BETTER, METRICS
+from sr_gan.metrics import better_sentence, direction, higher_is_better
+
+from .evaluate import METRICS
 
 MANIFEST = "ablation.json"
 INTERPOLATION = "interpolation.json"
-LABELS = {"psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "lpips": "LPIPS ↓", "niqe": "NIQE ↓"}
+UNITS = {"psnr": " (dB)"}
 DIGITS = {"psnr": 2, "ssim": 4, "lpips": 4, "niqe": 3}
+
+
+def column_title(metric: str) -> str:
+    """Column title: name, unit, and the arrow the metric class's direction gives (e.g. 'PSNR (dB) ↑')."""
+    return f"{metric.upper()}{UNITS.get(metric, '')} {direction(metric)}"
 
 
 def read_json(path: str, default: Any = None) -> Any:
@@ -110,7 +117,7 @@ def best_cells(cells: list[dict]) -> dict[str, str]:
     for m in METRICS:
         cand = [c for c in cells if c["kind"] != "bicubic" and c[m] is not None]
         if cand:
-            pick = min if m in LOWER_IS_BETTER else max
+            pick = max if higher_is_better(m) else min
             best[m] = pick(cand, key=lambda c: c[m][0])["cell"]
     return best
 
@@ -130,8 +137,8 @@ def markdown(agg: dict[str, list[dict]], seeds: int) -> str:
         shown = list(METRICS)
         lines = [f"### Validation set `{vset}`", "",
                  f"Mean ± sample std over {seeds} seed(s) per grid cell; **bold** = best per metric "
-                 f"(higher PSNR/SSIM, lower LPIPS/NIQE); n/a = metric unavailable here.", "",
-                 "| grid cell | runs | " + " | ".join(LABELS[m] for m in shown) + " |",
+                 f"({better_sentence(shown)}); n/a = metric unavailable here.", "",
+                 "| grid cell | runs | " + " | ".join(column_title(m) for m in shown) + " |",
                  "|---|---:|" + "---:|" * len(shown)]
         for c in cells:
             runs = "-" if c["kind"] == "bicubic" else f"{c.get('finished', c['runs'])}/{c['runs']}"

@@ -1,9 +1,12 @@
-"""Run a sweep's experiments as `train_sr.py --auto-resume` subprocesses, one or `jobs` at a time.
+"""Run a sweep's experiments as `python -m sr_gan.commands.train --auto-resume` subprocesses, one or `jobs`
+at a time. The child imports the sr_gan this process runs (its folder leads the child's PYTHONPATH), so a
+sweep started from a clone trains with that clone's code, not with an installed copy.
 
 A subprocess per run keeps runs independent (a crash, a NaN stop or an out-of-memory kill ends one
 run, not the sweep) and makes the sweep resumable for free: a finished run (newest checkpoint at
 train.total_iter) is skipped, an interrupted one continues from its newest loadable checkpoint.
-Each run is pinned: on CPU to cores // jobs threads, on CUDA to one GPU (round-robin).
+Each run is pinned: on CPU to cores // jobs threads (unless the user set num_threads or OMP_NUM_THREADS),
+on CUDA to one GPU (round-robin).
 """
 from __future__ import annotations
 
@@ -18,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import sr_gan
 from sr_gan import options as options_mod
 from sr_gan.utils import checkpoint as ckpt
 
 from .grid import Run
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "train_sr.py"
+PACKAGE_ROOT = str(Path(sr_gan.__file__).resolve().parents[1])   # the folder that holds this sr_gan
 _ITER = re.compile(r"iter_(\d+)\.pth$")
 
 
@@ -97,10 +101,24 @@ def gpu_ids() -> list[str]:
 
 
 def command(options_path: str, threads: int | None) -> list[str]:
-    cmd = [sys.executable, str(TRAIN_SCRIPT), "-opt", options_path, "--auto-resume"]
+    cmd = [sys.executable, "-m", "sr_gan.commands.train", "-opt", options_path, "--auto-resume"]
     if threads:
         cmd.append(f"num_threads={threads}")
     return cmd
+
+
+def thread_setting(opt: dict, auto: int | None, env: dict) -> tuple[int | None, str]:
+    """(num_threads to pass the run, or None; how the run is pinned, for the log). The user's choice wins:
+    `num_threads` in the options (file, override or grid), else OMP_NUM_THREADS in the environment;
+    only when neither is set does the sweep share the cores out (`auto`), setting OMP/MKL to match."""
+    if opt.get("num_threads"):
+        return None, f"{opt['num_threads']} thread(s), num_threads from the options"
+    if env.get("OMP_NUM_THREADS"):
+        return None, f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']} from the environment"
+    if not auto:
+        return None, "torch's default threads"
+    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(auto)
+    return auto, f"{auto} thread(s)"
 
 
 class _Job:
@@ -155,7 +173,7 @@ def execute(runs: list[Run], out: str, jobs: int = 1, say: Callable[[str], None]
             todo.append(run)
     cuda = any(uses_cuda(r.opt) for r in todo)
     gpus = gpu_ids() if cuda else []
-    threads = None if cuda else max(1, cpu_count() // jobs)
+    auto_threads = None if cuda else max(1, cpu_count() // jobs)
     running: list[tuple[_Job, str | None]] = []
     free_gpus = list(gpus)
     queue = list(todo)
@@ -163,16 +181,16 @@ def execute(runs: list[Run], out: str, jobs: int = 1, say: Callable[[str], None]
         while queue or running:
             while queue and len(running) < jobs:
                 run = queue.pop(0)
-                env = dict(os.environ)
+                env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                    [PACKAGE_ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
                 gpu = None
                 if cuda and free_gpus:
                     gpu = free_gpus.pop(0)
                     env["CUDA_VISIBLE_DEVICES"] = gpu
-                if threads:
-                    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+                threads, pin = thread_setting(run.opt, auto_threads, env)
                 job = _Job(run, out, env, threads)
                 what = f"resume from iteration {job.start_iter}" if job.start_iter else "start"
-                pin = f"GPU {gpu}" if gpu is not None else f"{threads} thread(s)"
+                pin = f"GPU {gpu}" if gpu is not None else pin
                 say(f"[run]    {run.name}: {what} ({pin}); log: {os.path.join(job.folder, 'stdout.log')}")
                 running.append((job, gpu))
             time.sleep(0.2)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sr_gan.archs import check_scale
 from sr_gan.archs._blocks import default_init_weights
 from sr_gan.errors import OptionError
 from sr_gan.registry import ARCHS
@@ -42,8 +43,7 @@ class MSRResNet(nn.Module):
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 16,
                  scale: int = 4):
         super().__init__()
-        if scale not in _STAGES:
-            raise OptionError(f"network_g.scale: msrresnet supports {', '.join(map(str, self.supported_scales))}; got {scale}")
+        check_scale("msrresnet", MSRResNet, scale)
         if num_in_ch != num_out_ch:
             raise OptionError(f"network_g.num_out_ch: msrresnet adds the upsampled input to its output, so it "
                               f"needs num_out_ch == num_in_ch; got {num_out_ch} vs {num_in_ch}")

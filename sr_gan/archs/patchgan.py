@@ -21,6 +21,8 @@ _NORMS = ("batch", "instance", "spectral", "none")
 class PatchGANDiscriminator(nn.Module):
     """forward(x) -> (N, 1, h', w') logits; with ``return_features`` also each LReLU output."""
 
+    returns_features = True      # feature matching may use it (sr_gan.archs contract)
+
     def __init__(self, num_in_ch: int = 3, num_feat: int = 64, num_layers: int = 3, norm: str = "batch"):
         super().__init__()
         if norm not in _NORMS:

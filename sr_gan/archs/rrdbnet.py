@@ -4,7 +4,9 @@ Scales and their layouts (each the one used by published checkpoints):
   * x4: two nearest-x2 upsamplings, each followed by ``conv_up1`` / ``conv_up2`` (BasicSR).
   * x2: the input is ``pixel_unshuffle``-d by 2 (``conv_first`` takes ``num_in_ch * 4``) and then
     runs the x4 trunk -- Real-ESRGAN's x2 layout, so ``RealESRGAN_x2plus`` weights load.
-    Needs even input height and width.
+    Needs even input height and width (declared by ``input_multiple``).
+  * x1: the same with ``pixel_unshuffle`` by 4 (``conv_first`` takes ``num_in_ch * 16``), Real-ESRGAN's
+    x1 layout; input sides must be multiples of 4.
   * x8: a third nearest-x2 stage through ``conv_up3`` (old ESRGAN / spandrel x8 models).
   * x3: a single nearest-x3 upsampling through ``conv_up1`` (the old ESRGAN x3 layout).
 """
@@ -14,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sr_gan.archs import check_scale
 from sr_gan.archs._blocks import default_init_weights
-from sr_gan.errors import OptionError
 from sr_gan.registry import ARCHS
 
 # scale -> (nearest upsampling factor per conv_up stage, pixel-unshuffle factor of the input)
-_LAYOUTS = {2: ((2, 2), 2), 3: ((3,), 1), 4: ((2, 2), 1), 8: ((2, 2, 2), 1)}
+_LAYOUTS = {1: ((2, 2), 4), 2: ((2, 2), 2), 3: ((3,), 1), 4: ((2, 2), 1), 8: ((2, 2, 2), 1)}
 
 
 class ResidualDenseBlock(nn.Module):
@@ -64,11 +66,15 @@ class RRDBNet(nn.Module):
 
     supported_scales = tuple(sorted(_LAYOUTS))
 
+    @staticmethod
+    def input_multiple(scale: int) -> int:
+        """LR sides must be multiples of the pixel-unshuffle factor (2 at x2, 4 at x1)."""
+        return _LAYOUTS[scale][1]
+
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, scale: int = 4, num_feat: int = 64,
                  num_block: int = 23, num_grow_ch: int = 32):
         super().__init__()
-        if scale not in _LAYOUTS:
-            raise OptionError(f"network_g.scale: rrdbnet supports {', '.join(map(str, self.supported_scales))}; got {scale}")
+        check_scale("rrdbnet", RRDBNet, scale)
         self.scale = scale
         self.up_factors, self.unshuffle = _LAYOUTS[scale]
         self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle ** 2, num_feat, 3, 1, 1)

@@ -25,6 +25,8 @@ def _lrelu(x: torch.Tensor) -> torch.Tensor:
 class UNetDiscriminatorSN(nn.Module):
     """forward(x) -> (N, 1, H, W) logits; with ``return_features`` also encoder/decoder maps."""
 
+    returns_features = True      # feature matching may use it (sr_gan.archs contract)
+
     def __init__(self, num_in_ch: int = 3, num_feat: int = 64, skip_connection: bool = True):
         super().__init__()
         self.skip_connection = skip_connection

@@ -19,6 +19,8 @@ from sr_gan.registry import ARCHS
 class VGGStyleDiscriminator(nn.Module):
     """forward(x) -> (N, 1) logits; with ``return_features`` also the five stage outputs."""
 
+    returns_features = True      # feature matching may use it (sr_gan.archs contract)
+
     def __init__(self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 128):
         super().__init__()
         if input_size <= 0 or input_size % 32:

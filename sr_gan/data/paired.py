@@ -21,6 +21,7 @@ import torch
 
 from sr_gan.data.augment import augment, mod_crop, paired_random_crop, random_crop
 from sr_gan.data.bicubic import imresize
+from sr_gan.scoring import benchmark_lr
 from sr_gan.data.scan import cache_file, load_cache, resolve_check, save_cache, scan
 from sr_gan.data.sources import open_source
 from sr_gan.errors import DataError
@@ -52,7 +53,8 @@ class PairedDataset(torch.utils.data.Dataset):
     """HR folder/LMDB + optional LR folder/LMDB (matched by stem) -> {'lr', 'hr': CHW float32, 'key': stem}.
 
     ``hr`` / ``lr``: a folder of images or a BasicSR ``*.lmdb`` folder (data.mdb + meta_info.txt).
-    Without ``lr`` the LR is ``imresize(hr_patch, 1/scale)`` (MATLAB bicubic, clipped to [0, 1]).
+    Without ``lr`` the LR is ``imresize(hr_patch, 1/scale)`` (MATLAB bicubic, clipped to [0, 1]; rounded to
+    8 bits in a validation set, like released LR sets and scripts/test_sr.py).
     ``crop``: HR patch size (train); None -> whole images, HR mod-cropped to a multiple of ``scale``
     (an LR file must be HR_modcropped / scale, the usual benchmark convention).
     Keys: ``(index, sample_seed)`` -> random crop + flips drawn from ``default_rng(sample_seed)``
@@ -81,6 +83,7 @@ class PairedDataset(torch.utils.data.Dataset):
         if self.hr_only and lr is not None:
             raise DataError(f"{self.lr_key}: not used when a degradation pipeline makes the LR from HR; remove it")
         self.crop_key = f"datasets.{phase}.crop"
+        self.scored = phase != "train"
         if crop is not None and (crop <= 0 or crop % self.scale):
             raise DataError(f"{self.crop_key}: {crop} must be a positive multiple of scale {self.scale}")
         self.bad_files: list[str] = []
@@ -320,7 +323,12 @@ class PairedDataset(torch.utils.data.Dataset):
             if rng is not None:
                 hr, = augment([hr], self.flip, self.rot, rng)
             return {"hr": img_to_tensor(hr), "key": stem}
-        lr = raw_to_float(lr) if lr is not None else np.clip(imresize(hr, 1 / s), 0.0, 1.0)
+        if lr is not None:
+            lr = raw_to_float(lr)
+        elif self.scored:     # a validation set: the 8-bit LR test_sr.py makes (sr_gan.scoring)
+            lr = benchmark_lr(hr, s)
+        else:
+            lr = np.clip(imresize(hr, 1 / s), 0.0, 1.0)
         if rng is not None:
             hr, lr = augment([hr, lr], self.flip, self.rot, rng)
         return {"lr": img_to_tensor(lr), "hr": img_to_tensor(hr), "key": stem}

@@ -11,9 +11,14 @@ Keys every entry takes, handled here rather than by the class: ``weight`` (a ter
 not built), ``name`` (log name, default the type), ``target`` (``hr``, or ``hr_usm``: HR after
 Real-ESRGAN's unsharp masking). Logged values, all weighted: ``l_g_<name>`` (the term; for a term with
 parts, their sum) and ``l_g_<name>_<part>`` for each part.
+
+Terms are evaluated in fp32 outside `train.amp`'s autocast, except a term whose instance has
+``autocast = True`` (the perceptual loss: its VGG is a network worth running at the training
+precision); such a term is called inside the model's autocast region and returns fp32 values itself.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import torch
@@ -58,6 +63,7 @@ class LossTerm:
             e.args = (f"train.losses[{index}].{e}",)
             raise
         self.inputs = forward_inputs(type(self.module))
+        self.autocast = bool(getattr(self.module, "autocast", False))
 
 
 class LossTerms:
@@ -78,12 +84,14 @@ class LossTerms:
     def modules(self) -> list[torch.nn.Module]:
         return [t.module for t in self.terms]
 
-    def __call__(self, sr: Tensor, available: dict[str, Tensor]) -> dict[str, Tensor]:
+    def __call__(self, sr: Tensor, available: dict[str, Tensor], autocast=contextlib.nullcontext) -> dict[str, Tensor]:
         """Weighted values by log name; the generator's loss is the sum of the `l_g_<name>` entries
-        (``total``). ``available`` holds the targets and inputs the terms ask for."""
+        (``total``). ``available`` holds the targets and inputs the terms ask for; ``autocast`` makes
+        the model's autocast context (entered only for terms that opt in)."""
         out = {}
         for t in self.terms:
-            value = t.module(sr, available[t.target], **{n: available[n] for n in t.inputs})
+            with autocast() if t.autocast else contextlib.nullcontext():
+                value = t.module(sr, available[t.target], **{n: available[n] for n in t.inputs})
             if isinstance(value, dict):
                 parts = {f"l_g_{t.name}_{p}": t.weight * v for p, v in value.items()}
                 out[f"l_g_{t.name}"] = sum(parts.values())

@@ -87,12 +87,11 @@ def calculate_ssim(sr: np.ndarray, hr: np.ndarray, crop_border: int = 0, y_chann
     return float(np.mean([_ssim_single(a[:, :, c], b[:, :, c]) for c in range(a.shape[2])]))
 
 
-@METRICS.register("psnr")
-class PSNR:
-    """Per-image PSNR (dB) for validation; see :func:`calculate_psnr`."""
+class _PaperMetric:
+    """A full-reference metric computed the paper way (Y channel, border crop) by `compute`."""
 
-    higher_is_better: bool = True
     needs_reference: bool = True
+    compute = None          # calculate_psnr / calculate_ssim
 
     def __init__(self, crop_border: int = 0, y_channel: bool = True, device: str = "cpu"):
         self.crop_border = int(crop_border)
@@ -100,20 +99,20 @@ class PSNR:
         self.device = device  # numpy metric: accepted so all metrics share one constructor schema
 
     def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        return calculate_psnr(sr, hr, self.crop_border, self.y_channel)
+        return type(self).compute(sr, hr, self.crop_border, self.y_channel)
+
+
+@METRICS.register("psnr")
+class PSNR(_PaperMetric):
+    """Per-image PSNR (dB); see :func:`calculate_psnr`."""
+
+    higher_is_better: bool = True
+    compute = staticmethod(calculate_psnr)
 
 
 @METRICS.register("ssim")
-class SSIM:
-    """Per-image SSIM for validation; see :func:`calculate_ssim`."""
+class SSIM(_PaperMetric):
+    """Per-image SSIM; see :func:`calculate_ssim`."""
 
     higher_is_better: bool = True
-    needs_reference: bool = True
-
-    def __init__(self, crop_border: int = 0, y_channel: bool = True, device: str = "cpu"):
-        self.crop_border = int(crop_border)
-        self.y_channel = bool(y_channel)
-        self.device = device
-
-    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        return calculate_ssim(sr, hr, self.crop_border, self.y_channel)
+    compute = staticmethod(calculate_ssim)

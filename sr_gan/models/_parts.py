@@ -14,8 +14,10 @@ from ..utils.state_dict import canonical_state_dict, load_into, load_state_dict_
 def build_optimizer(params, cfg: dict, device: torch.device) -> torch.optim.Optimizer:
     cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg["type"]]
     kw = dict(lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"], eps=cfg["eps"])
-    # fused kernels on CUDA, multi-tensor (foreach) elsewhere: one launch per group, not per tensor
-    if device.type == "cuda":
+    # fused kernels (one pass over each tensor) on CUDA and CPU; multi-tensor (foreach) elsewhere.
+    # On CPU, foreach Adam is a loop of ~10 element-wise passes per tensor: 5x slower than fused for
+    # RRDBNet + VGG D (30 M parameters), same formula up to float rounding (tests/test_step_precision.py)
+    if device.type in ("cuda", "cpu"):
         kw["fused"] = True
     else:
         kw["foreach"] = True
@@ -90,16 +92,17 @@ def build_network(cfg: dict, device: torch.device, channels_last: bool, **inject
 
 
 def load_pretrained(net: torch.nn.Module, path: str | None, strict: bool, what: str) -> None:
-    """`path.pretrain_<what>`: any supported weights file, or an experiment's checkpoints/latest marker."""
+    """`path.pretrain_<what>`: any supported weights file, an experiment folder or its checkpoints/latest
+    marker; every error is one line that starts with the option's name."""
     if path:
-        import os
-        from ..errors import OptionError
-        from ..utils.checkpoint import resolve_resume
-        if os.path.basename(path) == "latest" and os.path.isdir(os.path.dirname(path) or "."):
-            path = resolve_resume("latest", os.path.dirname(path) or ".")
-        if not os.path.isfile(path):
-            raise OptionError(f"path.pretrain_{what}: file '{path}' does not exist")
-        load_into(net, canonical_state_dict(load_state_dict_file(path)), strict=strict, what=what)
+        from ..errors import CheckpointError
+        from ..utils.checkpoint import resolve_checkpoint
+        key = f"path.pretrain_{what}"
+        file = resolve_checkpoint(path, what=key)
+        try:
+            load_into(net, canonical_state_dict(load_state_dict_file(file)), strict=strict, what=what)
+        except CheckpointError as e:
+            raise CheckpointError(f"{key}: {e}" if file in str(e) else f"{key}: {file}: {e}") from None
 
 
 class CompileFallback:

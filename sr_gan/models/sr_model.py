@@ -5,6 +5,8 @@ loaders or logging (the training loop does). One host-device sync per step: the 
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from ..errors import CheckpointError
@@ -29,22 +31,25 @@ class SRModel:
         self.channels_last = t["channels_last"]
         self.precision = Precision(t["amp"], device)
         self.net_g = build_network(opt["network_g"], device, self.channels_last, scale=opt["scale"])
-        try:
-            load_pretrained(self.net_g, opt["path"]["pretrain_network_g"], opt["path"]["strict_load_g"], "network_g")
-        except CheckpointError as e:   # name the option and the file, not only the network
-            path = opt["path"]["pretrain_network_g"]
-            raise CheckpointError(f"path.pretrain_network_g: {e}" if str(path) in str(e)
-                                  else f"path.pretrain_network_g: {path}: {e}") from None
+        load_pretrained(self.net_g, opt["path"]["pretrain_network_g"], opt["path"]["strict_load_g"], "network_g")
         self.ema = EMA(self.net_g, t["ema_decay"]) if t["ema_decay"] > 0 else None
         self.losses = LossTerms(t["losses"], device)
+        if self.channels_last:
+            # a loss network (VGG) gets channels_last images: with NCHW weights every conv would copy
+            # its weight into channels_last first (forward and backward); same values, no copies
+            for m in self.losses.modules():
+                m.to(memory_format=torch.channels_last)
         self.wants = self.losses.targets() | self.losses.inputs()   # hr_usm, lr, sr_ema: made only when asked for
         self.optimizers = {"g": build_optimizer(self.net_g.parameters(), t["optim_g"], device)}
         self.schedulers = {"g": build_scheduler(self.optimizers["g"], t["scheduler"], t["total_iter"])}
+        self.skipped = {"g": 0}        # optimizer steps not taken (scaler back-off, non-finite), since last asked
+        self._stepped: set[str] = set()
+        self.watch_steps("g")
         self.g = maybe_compile(self.net_g, t["compile"], "network_g")
         self.input_stage = InputStage(opt)   # degradation + pool, batch augmentation (both optional)
         self._fed = 0
         self.log_dict: dict[str, torch.Tensor] = {}
-        self.lr = self.hr = self.hr_usm = self.output = None
+        self.lr = self.hr = self.hr_usm = None
 
     # ------------------------------------------------------------------ data
     def feed_data(self, batch: dict, iteration: int | None = None) -> None:
@@ -67,6 +72,18 @@ class SRModel:
                                      if k != "g_ema" for b in n.buffers()]
 
     # ------------------------------------------------------------------ update
+    def watch_steps(self, name: str) -> None:
+        """Notice when optimizer `name` really steps: GradScaler.step skips it silently when the scaled
+        gradients overflow, and the loop must count that (skipped_steps)."""
+        self.optimizers[name].register_step_post_hook(lambda *_: self._stepped.add(name))
+
+    def skipped_steps(self) -> dict[str, int]:
+        """{'skipped_g': n, ('skipped_d': n)}: optimizer steps not taken since the previous call, per network
+        (the grad scaler backing off under amp fp16, or a non-finite step)."""
+        out = {f"skipped_{k}": v for k, v in self.skipped.items()}
+        self.skipped = dict.fromkeys(self.skipped, 0)
+        return out
+
     def _check_finite(self, terms: dict, nets: list) -> None:
         """One sync: total loss and total grad norm finite? Else zero grads and name the culprits."""
         total = sum(v.detach().float() for v in terms.values())
@@ -81,6 +98,9 @@ class SRModel:
         bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
         if not bad:
             bad = ["gradient of " + ", ".join(type(uncompiled(n)).__name__ for n in nets)]
+        for k, n in self.networks().items():
+            if any(n is x for x in nets):
+                self.skipped[k] += 1
         for n in nets:
             n.zero_grad(set_to_none=True)
         with torch.no_grad():
@@ -94,7 +114,10 @@ class SRModel:
         if clip > 0:
             scaler.unscale_(self.optimizers[name])
             torch.nn.utils.clip_grad_norm_(net.parameters(), clip, foreach=True)
+        self._stepped.discard(name)
         scaler.step(self.optimizers[name])
+        if name not in self._stepped:      # the scaler found inf/NaN gradients and skipped it
+            self.skipped[name] += 1
 
     def loss_inputs(self) -> dict[str, torch.Tensor]:
         """What the loss terms compare with or ask for; the EMA generator runs only when a term wants sr_ema."""
@@ -109,40 +132,38 @@ class SRModel:
         opt_g.zero_grad(set_to_none=True)
         with self.precision.autocast():
             sr = self.g(self.lr)
-        terms = self.losses(sr.float(), self.loss_inputs())
+        terms = self.losses(sr.float(), self.loss_inputs(), self.precision.autocast)
         self.precision.scaler.scale(self.losses.total(terms)).backward()
         dist.average_gradients(self.net_g)
+        self.log_dict = {k: v.detach() for k, v in terms.items()}   # this step's values, also when skipped
         self._check_finite(terms, [self.net_g])
         self._step("g", self.net_g)
         self.precision.scaler.update()
         if self.ema is not None:
             self.ema.update(step)
-        self.log_dict = {k: v.detach() for k, v in terms.items()}
-        self.output = sr.detach()
 
     def update_learning_rate(self) -> None:
-        for s in self.schedulers.values():
-            s.step()
+        """The schedule follows the iteration, also after a skipped step (counted in skipped_steps, so
+        torch's warning about a scheduler step before the first optimizer step says nothing new)."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            for s in self.schedulers.values():
+                s.step()
 
     # ------------------------------------------------------------------ inference
     @property
     def inference_net(self) -> torch.nn.Module:
+        """The generator validation scores (the EMA copy when there is one), as sr_gan.validation runs it."""
         return self.ema.net if self.ema is not None else self.net_g
 
-    @torch.no_grad()
-    def test(self, lr: torch.Tensor | None = None) -> torch.Tensor:
-        lr = self.lr if lr is None else lr.to(self.device)
-        net = self.inference_net
-        was_training = net.training
-        net.eval()
-        with self.precision.autocast():
-            out = net(lr)
-        net.train(was_training)
-        self.output = out.float().clamp_(0, 1)
-        return self.output
-
     def current_losses(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.log_dict.items()}
+        """This step's logged values; under DDP each is the mean over all processes (one all-reduce of
+        the stacked values, every rank calls this at the same iteration)."""
+        keys = list(self.log_dict)
+        if not keys:
+            return {}
+        values = dist.all_reduce_mean(torch.stack([self.log_dict[k].detach().float().reshape(()) for k in keys]))
+        return dict(zip(keys, values.tolist()))
 
     # ------------------------------------------------------------------ state
     def networks(self) -> dict[str, torch.nn.Module]:

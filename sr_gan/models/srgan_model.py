@@ -60,6 +60,8 @@ class SRGANModel(SRModel):
         self.d_init_iters = t["d_update"]["init_iters"]
         self.optimizers["d"] = build_optimizer(self.net_d.parameters(), t["optim_d"], device)
         self.schedulers["d"] = build_scheduler(self.optimizers["d"], t["scheduler"], t["total_iter"])
+        self.skipped["d"] = 0
+        self.watch_steps("d")
         self.d = maybe_compile(self.net_d, t["compile"], "network_d")
 
     # ------------------------------------------------------------------ discriminator calls
@@ -117,7 +119,7 @@ class SRGANModel(SRModel):
 
         g_terms: dict[str, torch.Tensor] = {}
         if train_g:
-            g_terms = self.losses(sr32, self.loss_inputs())
+            g_terms = self.losses(sr32, self.loss_inputs(), self.precision.autocast)
             g_loss = self.losses.total(g_terms)
             if self.gan_weight > 0:
                 g_terms["l_g_gan"] = self.gan_weight * self.gan.generator_loss(d_fake, d_real.detach())
@@ -139,6 +141,8 @@ class SRGANModel(SRModel):
         if train_d:
             dist.average_gradients(self.net_d)
         nets = ([self.net_g] if train_g else []) + ([self.net_d] if train_d else [])
+        logs.update({k: v.detach() for k, v in {**g_terms, **d_terms}.items()})
+        self.log_dict = logs                 # this step's values, also when it is skipped
         self._check_finite({**g_terms, **d_terms}, nets)
         if train_g:
             self._step("g", self.net_g)
@@ -161,7 +165,6 @@ class SRGANModel(SRModel):
             self.ema.update(step)
         logs.update({k: v.detach() for k, v in {**g_terms, **d_terms}.items()})
         self.log_dict = logs
-        self.output = sr.detach()
 
     # ------------------------------------------------------------------ state
     def networks(self) -> dict[str, torch.nn.Module]:

@@ -76,6 +76,8 @@ def average_gradients(net: torch.nn.Module) -> None:
 
 
 def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
+    """The mean of `value` over all ranks (every rank must call it). Used by SRModel.current_losses: the
+    logged losses are one all-reduce of the stacked values per log line, not rank 0's half batch."""
     if is_distributed():
         value = value.clone()
         td.all_reduce(value)

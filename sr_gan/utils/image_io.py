@@ -158,6 +158,20 @@ def raw_to_float(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float32) / np.float32(scale)
 
 
+def float_to_raw(img: np.ndarray, bits: int = 8) -> np.ndarray:
+    """Float [0, 1] -> uint8 / uint16, clipped and rounded to nearest: the values a saved PNG holds."""
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    peak = 255.0 if bits == 8 else 65535.0
+    out = np.rint(np.clip(np.asarray(img, dtype=np.float64), 0.0, 1.0) * peak)
+    return out.astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def to_8bit(img: np.ndarray) -> np.ndarray:
+    """Float image rounded to 8 bits and read back: exactly what writing it as PNG and reading it gives."""
+    return raw_to_float(float_to_raw(img, 8))
+
+
 def read_image(path) -> tuple[np.ndarray, ImageInfo]:
     """HWC float32 RGB(A) in [0, 1] (gray is HW1) and its ``ImageInfo``; ``ImageError`` on a bad file."""
     img, info = read_image_raw(path)
@@ -183,11 +197,7 @@ def encode_image(img: np.ndarray, ext: str, bits: int = 8, png_compression: int 
         out = img
         bits = 8 if img.dtype == np.uint8 else 16
     else:
-        if bits not in (8, 16):
-            raise ValueError(f"bits must be 8 or 16, got {bits}")
-        peak = 255.0 if bits == 8 else 65535.0
-        out = np.rint(np.clip(np.asarray(img, dtype=np.float64), 0.0, 1.0) * peak)
-        out = out.astype(np.uint8 if bits == 8 else np.uint16)
+        out = float_to_raw(img, bits)
     if bits == 16 and ext != ".png":
         raise ValueError(f"{label}: 16-bit output is only supported for .png")
     if out.ndim == 3 and out.shape[2] == 3:

@@ -9,7 +9,20 @@ import os
 import sys
 
 
-def get_logger(log_file: str | None = None, enabled: bool = True) -> logging.Logger:
+class EarlyRecords(logging.Handler):
+    """Holds what is logged before train.log exists (the run checks everything before it creates the
+    experiment folder), so get_logger(..., earlier=records) can write it to the file too."""
+
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def get_logger(log_file: str | None = None, enabled: bool = True,
+               earlier: list[logging.LogRecord] | None = None) -> logging.Logger:
     log = logging.getLogger("sr_gan")
     log.setLevel(logging.INFO if enabled else logging.CRITICAL + 1)
     log.propagate = False
@@ -25,6 +38,8 @@ def get_logger(log_file: str | None = None, enabled: bool = True) -> logging.Log
             os.makedirs(os.path.dirname(log_file), exist_ok=True)
             fh = logging.FileHandler(log_file, encoding="utf-8")
             fh.setFormatter(fmt)
+            for record in earlier or []:      # already shown on the console
+                fh.handle(record)
             log.addHandler(fh)
     return log
 
@@ -56,11 +71,8 @@ def format_losses(losses: dict) -> str:
     return " ".join(f"{k}={v:.4g}" for k, v in losses.items())
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    def cell(x):
-        if isinstance(x, float):
-            return "inf" if x == float("inf") else f"{x:.4f}"
-        return str(x)
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """Rows of already formatted cells (numbers: sr_gan.scoring.format_score) as a Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)

@@ -7,7 +7,6 @@ never special-case a checkpoint, and a checkpoint that does not fit fails with o
 """
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 from typing import Any, Union
@@ -41,13 +40,8 @@ def load_state_dict_file(path: Union[str, Path]) -> dict:
             return load_file(str(path), device="cpu")
         except Exception as exc:  # safetensors raises its own SafetensorError / OSError
             raise CheckpointError(f"{path}: not a readable safetensors file: {_short_reason(exc)}") from None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{path}: refused to unpickle (not a weights-only checkpoint): {_short_reason(exc)}") from None
-    except Exception as exc:  # truncated zip (RuntimeError), random bytes (KeyError/EOFError), ...
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint or truncated ({type(exc).__name__}: "
-                              f"{_short_reason(exc)})") from None
+    from sr_gan.utils.checkpoint import read_weights_only
+    obj = read_weights_only(str(path))
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
     return obj
@@ -186,7 +180,7 @@ def infer_generator_options(state_dict: dict) -> dict:
     """Recover the generator's constructor options from tensor shapes alone.
 
     RRDBNet: the number of ``conv_up`` stages gives the scale (1 -> x3, 2 -> x4, 3 -> x8), and a
-    ``conv_first`` taking 4x the output channels marks Real-ESRGAN's pixel-unshuffle x2.
+    ``conv_first`` taking 4x (16x) the output channels marks Real-ESRGAN's pixel-unshuffle x2 (x1).
     A one-stage checkpoint is read as x3: the original ESRGAN code also built x2 that way, and
     shapes cannot tell those apart; such x2 files are not supported by this RRDBNet.
     """
@@ -201,8 +195,8 @@ def infer_generator_options(state_dict: dict) -> dict:
             scale = {1: 3, 2: 4, 3: 8}.get(ups)
             if scale is None:
                 raise CheckpointError(f"rrdbnet-like checkpoint with {ups} conv_up layers; expected 1, 2 or 3")
-            if scale == 4 and in_ch == out_ch * 4:
-                scale, in_ch = 2, in_ch // 4
+            if scale == 4 and in_ch in (out_ch * 4, out_ch * 16):     # pixel-unshuffled input: x2 or x1
+                scale, in_ch = (2, in_ch // 4) if in_ch == out_ch * 4 else (1, in_ch // 16)
             return {"type": "rrdbnet", "num_in_ch": int(in_ch), "num_out_ch": int(out_ch),
                     "num_feat": int(first.shape[0]), "num_block": _count_indexed(sd, r"^body\.(\d+)\."),
                     "num_grow_ch": int(sd["body.0.rdb1.conv1.weight"].shape[0]), "scale": scale}
