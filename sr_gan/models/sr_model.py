@@ -43,8 +43,6 @@ class SRModel:
         self.optimizers = {"g": build_optimizer(self.net_g.parameters(), t["optim_g"], device)}
         self.schedulers = {"g": build_scheduler(self.optimizers["g"], t["scheduler"], t["total_iter"])}
         self.skipped = {"g": 0}        # optimizer steps not taken (scaler back-off, non-finite), since last asked
-        self._stepped: set[str] = set()
-        self.watch_steps("g")
         self.g = maybe_compile(self.net_g, t["compile"], "network_g")
         self.input_stage = InputStage(opt)   # degradation + pool, batch augmentation (both optional)
         self._fed = 0
@@ -72,11 +70,6 @@ class SRModel:
                                      if k != "g_ema" for b in n.buffers()]
 
     # ------------------------------------------------------------------ update
-    def watch_steps(self, name: str) -> None:
-        """Notice when optimizer `name` really steps: GradScaler.step skips it silently when the scaled
-        gradients overflow, and the loop must count that (skipped_steps)."""
-        self.optimizers[name].register_step_post_hook(lambda *_: self._stepped.add(name))
-
     def skipped_steps(self) -> dict[str, int]:
         """{'skipped_g': n, ('skipped_d': n)}: optimizer steps not taken since the previous call, per network
         (the grad scaler backing off under amp fp16, or a non-finite step)."""
@@ -114,9 +107,14 @@ class SRModel:
         if clip > 0:
             scaler.unscale_(self.optimizers[name])
             torch.nn.utils.clip_grad_norm_(net.parameters(), clip, foreach=True)
-        self._stepped.discard(name)
-        scaler.step(self.optimizers[name])
-        if name not in self._stepped:      # the scaler found inf/NaN gradients and skipped it
+        opt = self.optimizers[name]
+        overflow = False
+        if scaler.is_enabled():    # fp16: the scaler skips the step on inf/NaN gradients; find out here, since a
+            scaler.unscale_(opt)   # fused optimizer's step (and its hook) runs and skips inside the kernel
+            grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+            overflow = bool(grads) and not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+        scaler.step(opt)
+        if overflow:               # not taken (GradScaler.step skips silently; skipped_steps reports it)
             self.skipped[name] += 1
 
     def loss_inputs(self) -> dict[str, torch.Tensor]:

@@ -61,7 +61,6 @@ class SRGANModel(SRModel):
         self.optimizers["d"] = build_optimizer(self.net_d.parameters(), t["optim_d"], device)
         self.schedulers["d"] = build_scheduler(self.optimizers["d"], t["scheduler"], t["total_iter"])
         self.skipped["d"] = 0
-        self.watch_steps("d")
         self.d = maybe_compile(self.net_d, t["compile"], "network_d")
 
     # ------------------------------------------------------------------ discriminator calls
