@@ -15,6 +15,7 @@ machine a figure is only meaningful when it stayed low. Random VGG weights are a
     PYTHONPATH=/work/bsr python bench/train_step.py --config esrgan --cases basicsr fp32 bf16+cl --iters 5 --table
     python bench/train_step.py --config small --amp bf16 --channels-last --table
     python bench/train_step.py --peak
+    python bench/train_step.py --config realesrgan --batch 12 --degradation-share --amp none bf16   # input step vs step
 """
 from __future__ import annotations
 
@@ -46,13 +47,16 @@ CONFIGS = {   # name -> generator, discriminator, losses, GAN, default HR size, 
               "gan": {"type": "vanilla", "relativistic": True, "weight": 5e-3}, "hr": 128, "basicsr": "ESRGANModel"},
     "realesrgan": {"g": {"type": "rrdbnet", "num_feat": 64, "num_block": 23, "num_grow_ch": 32},
                    "d": {"type": "unet_sn", "num_feat": 64, "skip_connection": True}, "losses": REALESRGAN_LOSSES,
-                   "gan": {"type": "vanilla", "weight": 0.1, "target": "hr_usm"}, "hr": 256,
-                   "basicsr": "RealESRGANModel"},
+                   "gan": {"type": "vanilla", "weight": 0.1, "target": "hr"}, "hr": 256,
+                   "basicsr": "RealESRGANModel", "crop": 400,
+                   "degradation": {"type": "realesrgan", "queue_size": 180}},
 }
 
 
 def make_options(config: str, amp: str, channels_last: bool, compile_: bool, device: str, batch: int, hr: int,
-                 overrides: tuple = ()) -> dict:
+                 overrides: tuple = (), degrade: bool = False, crop: int | None = None) -> dict:
+    """`hr` is the patch the step sees (GT); with `degrade` (configs with a degradation) the loader's HR
+    crop is `crop` (default the config's, Real-ESRGAN's 400) and the pipeline cuts GT `hr` from it."""
     import copy
     from sr_gan import options
     c = copy.deepcopy(CONFIGS[config])
@@ -63,6 +67,10 @@ def make_options(config: str, amp: str, channels_last: bool, compile_: bool, dev
         "train": {"total_iter": 10 ** 6, "ema_decay": 0.999, "losses": c["losses"], "gan": c["gan"],
                   "amp": amp, "channels_last": channels_last, "compile": compile_},
     }
+    if degrade and c.get("degradation"):   # HR crops in, the pipeline + pool make LR / GT (a pool of whole batches)
+        raw["datasets"]["train"]["crop"] = max(hr, crop or c["crop"])
+        raw["degradation"] = {**c["degradation"], "gt_size": hr,
+                              "queue_size": max(batch, c["degradation"]["queue_size"] // batch * batch)}
     for text in overrides:       # e.g. train.losses.perceptual.autocast=false
         options.apply_override(raw, *options.parse_override(text))
     return options.validate(raw)
@@ -266,6 +274,66 @@ def run_cases(args, cases: list[dict]) -> list[dict]:
     return rows
 
 
+def photo_crops(batch: int, size: int, seed: int = 0) -> torch.Tensor:
+    """`batch` random size x size crops of scikit-image photos (upscaled so any crop up to 480 fits), CHW in [0, 1]."""
+    import cv2
+    import numpy as np
+    from skimage import data
+    rng = np.random.default_rng(seed)
+    photos = [data.astronaut(), data.coffee(), data.rocket(), data.chelsea()]
+    out = []
+    for i in range(batch):
+        img = photos[i % len(photos)]
+        k = max(1.0, 480 / min(img.shape[:2]))
+        img = cv2.resize(img, (round(img.shape[1] * k), round(img.shape[0] * k)), interpolation=cv2.INTER_CUBIC)
+        top, left = rng.integers(0, img.shape[0] - size + 1), rng.integers(0, img.shape[1] - size + 1)
+        out.append(torch.from_numpy(np.ascontiguousarray(img[top:top + size, left:left + size])).permute(2, 0, 1))
+    return torch.stack(out).float() / 255
+
+
+def degradation_share(args) -> None:
+    """The model's input step (model.feed_data on HR photo crops: to the device, the realesrgan pipeline,
+    the pool at steady state (full, swapping every batch), the USM targets) against the training step,
+    interleaved one of each per round, for each --amp case; prints the input step as a share of the step."""
+    device = torch.device(args.device)
+    from sr_gan.registry import MODELS
+    print(f"| config | case | batch | HR crop -> GT | input step s | train step s | input share | load avg |\n"
+          f"|---|---|---|---|---|---|---|---|")
+    for amp in args.amp:
+        torch.manual_seed(0)
+        opt = make_options(args.config, amp, args.channels_last, args.compile, args.device, args.batch, args.hr,
+                           degrade=True, crop=args.crop)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = MODELS.get("srgan")(opt, device)
+        crop = opt["datasets"]["train"]["crop"]
+        batches = [photo_crops(args.batch, crop, seed) for seed in range(3)]
+        pool = model.input_stage.pool
+        model.feed_data({"hr": batches[0]}, 1)
+        if pool is not None:           # steady state: a full pool swaps pairs every batch
+            pool.filled = pool.queue_size
+        state = {"it": 1}
+
+        def feed():
+            state["it"] += 1
+            model.feed_data({"hr": batches[state["it"] % len(batches)]}, state["it"])
+
+        def step():
+            model.optimize_parameters(state["it"])
+        for _ in range(args.warmup):
+            feed()
+            step()
+        load = load_avg()
+        t_feed, t_step = [], []
+        for _ in range(args.iters):
+            t_feed.append(timed(feed, device, 1, 0))
+            t_step.append(timed(step, device, 1, 0))
+        f, s_ = statistics.median(t_feed), statistics.median(t_step)
+        name = {"none": "fp32"}.get(amp, amp) + ("+cl" if args.channels_last else "")
+        print(f"| {args.config} | {name} | {args.batch} | {crop} -> {args.hr} | {f:.3f} | {s_:.3f} | "
+              f"{100 * f / s_:.1f} % | {load} -> {load_avg()} |", flush=True)
+
+
 def matmul_peak(dtype: torch.dtype, device: torch.device, n: int, seconds: float = 2.0) -> float:
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
@@ -425,6 +493,12 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=cli.integer(min=1), default=None)
     p.add_argument("--table", action="store_true", help="print a Markdown table at the end")
     p.add_argument("--peak", action="store_true", help="only measure matmul/conv GFLOP/s of this machine")
+    p.add_argument("--crop", type=cli.integer(min=4), default=None,
+                   help="--degradation-share: the loader's HR crop the pipeline degrades before cutting --hr "
+                        "(default: the config's, realesrgan 400 like Real-ESRGAN)")
+    p.add_argument("--degradation-share", action="store_true",
+                   help="configs with a degradation (realesrgan): time the input step (pipeline + pool + USM, "
+                        "model.feed_data) against the training step, per --amp case")
     p.add_argument("--parts", action="store_true",
                    help="only time the parts the step changes touched, old vs new (perceptual term, Adam)")
     try:
@@ -445,6 +519,13 @@ def main(argv=None) -> int:
         return 0
     if args.parts:
         parts(args)
+        return 0
+    if args.degradation_share:
+        if not CONFIGS[args.config].get("degradation"):
+            return cli.report(cli.UsageError(f"argument --degradation-share: config {args.config} has no degradation "
+                                             f"(use --config realesrgan)"))
+        print(f"{platform_line(args)}; load avg {load_avg()}", flush=True)
+        degradation_share(args)
         return 0
     cases = args.cases or [{"name": "+".join([{"none": "fp32"}.get(a, a)] + (["cl"] if args.channels_last else [])
                                              + (["compile"] if args.compile else [])),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .registry import ARCHS, DATASETS, LOSSES, METRICS, MODELS, Registry
+from .registry import ARCHS, DATASETS, DEGRADATIONS, LOSSES, METRICS, MODELS, Registry
 
 @dataclass
 class Field:
@@ -44,6 +44,22 @@ class Typed:
 
 
 @dataclass
+class Args:
+    """A section whose keys are one class's constructor arguments, without a `type:` (train.batch_augment).
+    Absent or null = off; a mapping (even {}) = on, with the class's defaults for the keys it leaves out."""
+    target: str                                    # "module:Class", imported on first use
+    injected: tuple = ()                           # arguments the code fills in, not the YAML
+    doc: str = ""
+    docs: dict = field(default_factory=dict)       # argument -> meaning, for the reference
+    default: Any = None
+
+    def cls(self):
+        import importlib
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+@dataclass
 class ListOf:
     """A list of typed sections (train.losses). Entry i is `{type: ..., **args}`; its `name` (default: the
     type) must be unique: it names the entry in logs and in overrides (`train.losses.<name>.weight=`)."""
@@ -73,6 +89,12 @@ LOADER_KEYS = {
     "batch": F(int, 16, "batch size per process (effective batch = batch x processes)", min=1),
     "workers": F(int, 2, "DataLoader worker processes", min=0),
 }
+VAL_DEGRADE_KEYS = {
+    "degrade": F(bool, False, "validation set only: its LR is made from HR by the top-level `degradation:` pipeline "
+                 "(no final crop, 8-bit), image i with (degrade_seed, i), once, so every validation scores the same "
+                 "inputs; the bicubic baseline upsamples that LR"),
+    "degrade_seed": F(int, 0, "seed of the degraded validation LR (with `degrade: true`)", min=0),
+}
 METRIC = Typed(METRICS, injected=("crop_border", "y_channel", "device"),
                extra={"name": F(str, None, "column name (default: the type; needed when a type is listed twice)")},
                doc="metric; `type` plus the metric class's arguments")
@@ -85,7 +107,8 @@ def _dataset_nones(type_name: str) -> str:
             "2,000 files, header above; max_images: all; scan_cache: <experiments_root>/<name>/scan_cache")
 
 
-DATASET = Typed(DATASETS, default_type="paired", extra=LOADER_KEYS, injected=("scale", "phase", "seed"),
+DATASET = Typed(DATASETS, default_type="paired", extra={**LOADER_KEYS, **VAL_DEGRADE_KEYS},
+                injected=("scale", "phase", "seed", "hr_only"),
                 describe=_dataset_nones, doc="dataset; `type` plus the dataset class's arguments")
 TARGET = F(str, "hr", "compare with hr, or hr_usm: HR after Real-ESRGAN's unsharp masking (taken from the batch "
            "when the data provides it, else computed on the device)", choices=["hr", "hr_usm"], nullable=False)
@@ -126,6 +149,11 @@ SCHEMA: dict = {
                                 "unless this or OMP_NUM_THREADS is set)", min=1),
     "datasets": MapOf(DATASET, "named datasets: `train` for training (required), every other name is a "
                                "validation set"),
+    "degradation": Typed(DEGRADATIONS, injected=("scale",),
+                         doc="real-world degradation of the training batches on the training device (realesrgan: "
+                             "Real-ESRGAN's keys and defaults; bsrgan); the train set then delivers HR crops only "
+                             "and the LR, HR and USM-sharpened HR come from the pipeline; null = off (bicubic or "
+                             "paired LR from the dataset)"),
     "network_g": Typed(ARCHS, kind="generator", injected=("scale",), doc="generator (required for training)"),
     "network_d": Typed(ARCHS, kind="discriminator", injected=("input_size",),
                        extra={"conditional": F(bool, False, "judge D(x | bicubic-upsampled LR), channels concatenated")},
@@ -154,6 +182,13 @@ SCHEMA: dict = {
                          doc="generator loss terms, summed as weight x term (absent: this default; the sr model "
                              "needs one term with weight > 0; a list in a child file replaces its base's)"),
         "gan": GAN,
+        "batch_augment": Args("sr_gan.augmentations.moa:BatchAugment", injected=("seed",),
+                              doc="batch augmentations on the training device after the degradation, one per batch "
+                                  "drawn from (seed, iteration, rank); null = off",
+                              docs={"augs": "names to choose from: none or a batch augmentation "
+                                            "(mixup, cutmix, resizemix, cutblur)",
+                                    "probs": "selection weight of each entry of augs (normalised); null = equal",
+                                    "options": "per-augmentation constructor arguments, e.g. {cutblur: {alpha: 0.7}}"}),
         "feature_matching": {
             "weight": F(float, 0.0, "L1 between D's features on HR and SR; 0 = off", min=0.0),
             "layers": F(list, None, "indices of D's feature list (default: all)", item=F(int)),

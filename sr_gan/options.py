@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from .errors import OptionError
-from .option_schema import SCHEMA, Field, ListOf, MapOf, Typed
+from .option_schema import SCHEMA, Args, Field, ListOf, MapOf, Typed
 from .utils.yaml_io import DuplicateKeyError, load_file as load_yaml_file, load_text as load_yaml_text
 
 # ----------------------------------------------------------------------------- loading
@@ -402,9 +402,38 @@ def validate_metrics(specs: Any, src: str = "", key: str = "val.metrics") -> lis
                           SCHEMA["val"]["metrics"], src, key)
 
 
+def _args_params(spec: Args) -> dict[str, inspect.Parameter]:
+    return {n: p for n, p in inspect.signature(spec.cls()).parameters.items()
+            if n not in spec.injected and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _validate_args(node: Any, spec: Args, src: str, key: str) -> dict | None:
+    """The class's arguments, typed from its signature, every default filled in (what ran); null = off."""
+    if node is None:
+        return None
+    if not isinstance(node, dict):
+        raise _fail(src, key, f"expected a mapping of options (or null = off), got {type(node).__name__}")
+    params, hints = _args_params(spec), _hints(spec.cls())
+    out = {}
+    for k, v in node.items():
+        if k not in params:
+            raise _unknown(src, key, k, params)
+        fl = _field_from_param(params[k], hints.get(k, inspect.Parameter.empty))
+        fl.nullable = True
+        out[k] = v if fl.type is object else _coerce(v, fl, src, f"{key}.{k}")
+    for n, p in params.items():
+        if n not in out:
+            if p.default is inspect.Parameter.empty:
+                raise _fail(src, f"{key}.{n}", "missing (required)")
+            out[n] = list(p.default) if isinstance(p.default, tuple) else copy.deepcopy(p.default)
+    return out
+
+
 def _validate_node(node: Any, spec: Any, src: str, key: str) -> Any:
     if isinstance(spec, Typed):
         return _validate_typed(node, spec, src, key)
+    if isinstance(spec, Args):
+        return _validate_args(node, spec, src, key)
     if isinstance(spec, ListOf):
         return _validate_list(node, spec, src, key)
     if isinstance(spec, MapOf):
@@ -522,6 +551,10 @@ def validate(opt: dict, src: str = "") -> dict:
             raise problem
     out = _validate_node(opt, SCHEMA, src, "")
     _check_model(out, src)
+    from .input_stage import check_options        # degradation / batch_augment against the data sections
+    problem = check_options(out)
+    if problem:
+        raise _fail(src, "", problem)
     if out["val"]["crop_border"] is None:
         out["val"]["crop_border"] = out["scale"]
     return out
@@ -600,6 +633,12 @@ def _doc_lines(spec: Any, key: str, out: list[str]) -> None:
                   for n, p in spec.registry.signature(t).parameters.items() if n not in spec.injected]
             more = spec.describe(t) if spec.describe else ""
             out.append(f"| `{key}` ({t}) | | | {_esc(', '.join(ps) + more)} |")
+    elif isinstance(spec, Args):
+        out.append(f"| `{key}` | mapping | `{spec.default!r}` | {_esc(spec.doc)} |")
+        for n, p in _args_params(spec).items():
+            fl = _field_from_param(p)
+            default = list(p.default) if isinstance(p.default, tuple) else fl.default
+            out.append(f"| `{key}.{n}` | {_type_name(fl.type)} | `{default!r}` | {_esc(spec.docs.get(n, ''))} |")
     elif isinstance(spec, ListOf):
         out.append(f"| `{key}` | list | `{_flow(spec.default)}` | {_esc(spec.doc)} |")
         _doc_lines(spec.item, f"{key}[]", out)

@@ -183,15 +183,16 @@ def restore_model(model, state: dict, path: str) -> None:
 def _dataset_cfg(opt: dict, cfg: dict) -> dict:
     """The dataset's constructor arguments: loader keys removed, the scan cache defaulting to
     experiments/<name>/scan_cache (read before that folder is created or archived, written after)."""
-    cfg = {k: v for k, v in cfg.items() if k not in ("batch", "workers")}
+    cfg = {k: v for k, v in cfg.items() if k not in ("batch", "workers", "degrade", "degrade_seed")}
     if cfg.get("scan_cache") is None and "scan_cache" in DATASETS.signature(cfg["type"]).parameters:
         cfg["scan_cache"] = os.path.join(experiment_path(opt), "scan_cache")
     return cfg
 
 
 def build_train_set(opt: dict):
+    """With a degradation pipeline the loader delivers HR crops only (the LR is made on the device)."""
     return DATASETS.build(_dataset_cfg(opt, opt["datasets"]["train"]), scale=opt["scale"], phase="train",
-                          seed=opt["seed"])
+                          seed=opt["seed"], hr_only=opt.get("degradation") is not None)
 
 
 def build_train_loader(opt: dict, start_iter: int, dataset=None):
@@ -212,8 +213,13 @@ def build_val_sets(opt: dict) -> dict:
     for name, cfg in opt["datasets"].items():
         if name == "train":
             continue
+        degrade, seed = cfg.get("degrade"), cfg.get("degrade_seed", 0)
         cfg = {**_dataset_cfg(opt, cfg), "crop": None}
-        out[name] = DATASETS.build(cfg, scale=opt["scale"], phase=name, seed=opt["seed"])
+        out[name] = DATASETS.build(cfg, scale=opt["scale"], phase=name, seed=opt["seed"], hr_only=bool(degrade))
+        if degrade:       # LR from the training pipeline, fixed by (degrade_seed, image index)
+            from .degradations.fixed import FixedDegradedSet
+            from .input_stage import build_pipeline
+            out[name] = FixedDegradedSet(out[name], build_pipeline(opt, gt_size=None), seed)
     return out
 
 
@@ -277,9 +283,11 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
     loader, train_set = build_train_loader(opt, start_iter, train_set)
     baselines = {name: {} for name in val_sets}
     tb = TensorBoard(os.path.join(exp, "tb"), opt["logger"]["use_tb"] and dist.is_main())
+    stage = [f"degradation {opt['degradation']['type']}"] if opt.get("degradation") else []
+    stage += ["batch augmentation"] if opt["train"].get("batch_augment") is not None else []
     log.info(f"{opt['name']}: model {opt['model']}, {len(train_set)} training images, "
              f"{dist.world_size()} process(es) x batch {opt['datasets']['train']['batch']}, device {device}, "
-             f"iterations {start_iter} -> {total}")
+             f"iterations {start_iter} -> {total}" + "".join(f", {s} on the device" for s in stage))
 
     stop = {"signal": None}
 
@@ -329,7 +337,7 @@ def run(opt: dict, resume: str | None = None, auto_resume: bool = False) -> dict
             batch = next(data)
             if isinstance(batch, SRGanError):
                 raise batch
-            model.feed_data(batch)
+            model.feed_data(batch, it + 1)     # the step's degradation/augmentation draw from (seed, it + 1, rank)
             it += 1
             try:
                 model.optimize_parameters(it)

@@ -59,14 +59,41 @@ def _kill(proc) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
-def _assert_same_final_weights(ref_dir, run_dir, nets: tuple[str, ...]) -> None:
-    a = ckpt.load_checkpoint(os.path.join(ref_dir, "checkpoints", ckpt.checkpoint_name(TOTAL)))
-    b = ckpt.load_checkpoint(os.path.join(run_dir, "checkpoints", ckpt.checkpoint_name(TOTAL)))
+def _assert_same_final_weights(ref_dir, run_dir, nets: tuple[str, ...], total: int = TOTAL) -> dict:
+    a = ckpt.load_checkpoint(os.path.join(ref_dir, "checkpoints", ckpt.checkpoint_name(total)))
+    b = ckpt.load_checkpoint(os.path.join(run_dir, "checkpoints", ckpt.checkpoint_name(total)))
     assert sorted(a["nets"]) == sorted(nets) == sorted(b["nets"])
     for net in nets:
         for key, value in a["nets"][net].items():
             assert torch.equal(value, b["nets"][net][key]), f"{net}.{key} differs after resume"
     assert any(not torch.equal(v, a["nets"]["g"][k]) for k, v in a["nets"]["g_ema"].items())  # EMA is not G
+    return b
+
+
+def _kill_chain(crash_yml: str, ckdir: str, modes: tuple[str, ...], rnd) -> list[int]:
+    """Start the run with --auto-resume and SIGKILL it once per mode: 'save' inside a checkpoint write,
+    'step' between training steps. Returns the iteration each run started from."""
+    resumed_at = []
+    for mode in modes:
+        start = _newest_iter(ckdir)
+        resumed_at.append(start)
+        slow = {"SR_GAN_TEST_SLOW_SAVE": "0.4"} if mode == "save" else {}
+        proc = start_cli(["-opt", crash_yml, "--auto-resume"], **slow)
+        if mode == "save":     # SIGKILL while a checkpoint's temp file is written but not yet renamed
+            # a fresh run must complete one checkpoint first, or the next run starts over instead of resuming
+            target = start + 2 * rnd.randint(1 if start else 2, 3)
+            # only this process's temp files: a stale one left by an earlier kill must not count
+            _wait_for(lambda: any(int(re.search(r"(\d+)", f).group(1)) >= target for f in _temp_files(ckdir)
+                                  if f.startswith(".iter_") and f.endswith(f".tmp{proc.pid}")),
+                      proc, what=f"a checkpoint write >= {target}")
+        else:                  # SIGKILL somewhere in the middle of training steps
+            _wait_for(lambda: _newest_iter(ckdir) > start, proc, what="training progress")
+            time.sleep(rnd.uniform(0.0, 0.3))
+        _kill(proc)
+        if mode == "save":
+            assert _temp_files(ckdir), "the kill did not land inside a checkpoint write"
+        _assert_every_checkpoint_loads(ckdir)
+    return resumed_at
 
 
 def test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact(tmp_path):
@@ -87,26 +114,7 @@ def _sigkill_chain(tmp_path, rnd) -> None:
                                                                     datasets__train__workers=1))
     reference = start_cli(["-opt", ref_yml])
     ckdir = os.path.join(exp, "crash", "checkpoints")
-    resumed_at = []
-    for mode in ("save", "step", "save"):
-        start = _newest_iter(ckdir)
-        resumed_at.append(start)
-        slow = {"SR_GAN_TEST_SLOW_SAVE": "0.4"} if mode == "save" else {}
-        proc = start_cli(["-opt", crash_yml, "--auto-resume"], **slow)
-        if mode == "save":     # SIGKILL while a checkpoint's temp file is written but not yet renamed
-            # a fresh run must complete one checkpoint first, or the next run starts over instead of resuming
-            target = start + 2 * rnd.randint(1 if start else 2, 3)
-            # only this process's temp files: a stale one left by an earlier kill must not count
-            _wait_for(lambda: any(int(re.search(r"(\d+)", f).group(1)) >= target for f in _temp_files(ckdir)
-                                  if f.startswith(".iter_") and f.endswith(f".tmp{proc.pid}")),
-                      proc, what=f"a checkpoint write >= {target}")
-        else:                  # SIGKILL somewhere in the middle of training steps
-            _wait_for(lambda: _newest_iter(ckdir) > start, proc, what="training progress")
-            time.sleep(rnd.uniform(0.0, 0.3))
-        _kill(proc)
-        if mode == "save":
-            assert _temp_files(ckdir), "the kill did not land inside a checkpoint write"
-        _assert_every_checkpoint_loads(ckdir)
+    resumed_at = _kill_chain(crash_yml, ckdir, ("save", "step", "save"), rnd)
     final = run_cli(["-opt", crash_yml, "--auto-resume"])
     assert final.returncode == 0, final.stderr[-3000:]
     assert reference.wait(timeout=120) == 0, reference.stderr.read()[-3000:]
@@ -150,3 +158,37 @@ def test_sigint_and_sigterm_save_exit_cleanly_and_resume_exactly(tmp_path):
     assert reference.wait(timeout=120) == 0, reference.stderr.read()[-3000:]
     reference.stderr.close()
     _assert_same_final_weights(os.path.join(exp, "ref"), os.path.join(exp, "stop"), ("g", "g_ema"))
+
+
+def test_sigkill_with_degradations_pool_and_batch_augment_then_auto_resume_is_bit_exact(tmp_path):
+    """sr model on 64 px HR crops degraded on the device by the realesrgan pipeline to 32 px GT (pool of
+    4 pairs = 2 batches, so every resume point has a full pool to restore), batch augmentations on:
+    killed once inside a checkpoint write and once between steps, with 1 loader worker (HR crops only),
+    vs an uninterrupted run with 0 workers."""
+    seed, rnd = kill_schedule("test_sigkill_with_degradations_pool_and_batch_augment_then_auto_resume_is_bit_exact")
+    with naming_seed(seed):
+        _sigkill_degraded_chain(tmp_path, rnd)
+
+
+def _sigkill_degraded_chain(tmp_path, rnd) -> None:
+    hr = os.path.dirname(write_photos(tmp_path / "hr", count=3, size=64)[0])
+    exp = str(tmp_path / "exp")
+    total = 24
+    common = dict(train__total_iter=total, save__freq=2, save__keep=2, datasets__train__crop=64,
+                  degradation={"type": "realesrgan", "gt_size": 32, "queue_size": 4},
+                  train__batch_augment={"augs": ["none", "mixup", "cutmix", "cutblur"]})
+    ref_yml = write_options(tmp_path / "ref.yml", tiny_options(hr, exp, name="ref", **common))
+    crash_yml = write_options(tmp_path / "crash.yml", tiny_options(hr, exp, name="crash", **common,
+                                                                    datasets__train__workers=1))
+    reference = start_cli(["-opt", ref_yml])
+    ckdir = os.path.join(exp, "crash", "checkpoints")
+    resumed_at = _kill_chain(crash_yml, ckdir, ("save", "step"), rnd)
+    final = run_cli(["-opt", crash_yml, "--auto-resume"])
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert reference.wait(timeout=120) == 0, reference.stderr.read()[-3000:]
+    reference.stderr.close()
+    log = open(os.path.join(exp, "crash", "train.log"), encoding="utf-8").read()
+    resumes = [int(n) for n in re.findall(r"resumed from .* at iteration (\d+)", log)]
+    assert len(resumes) == 2 and resumes[0] >= 2, (resumes, resumed_at)     # the pool is full from 2 on
+    last = _assert_same_final_weights(os.path.join(exp, "ref"), os.path.join(exp, "crash"), ("g", "g_ema"), total)
+    assert last["per_rank"][0]["pool"]["filled"] == 4

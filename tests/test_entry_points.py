@@ -16,7 +16,7 @@ from reliability_utils import REPO, tiny_options, write_options, write_photos
 WRAPPERS = {"train_sr.py": "sr-train", "scripts/upscale.py": "sr-upscale", "scripts/test_sr.py": "sr-test",
             "scripts/export.py": "sr-export", "scripts/ablate.py": "sr-ablate",
             "scripts/interpolate.py": "sr-interpolate", "datasets/prepare.py": "sr-prepare",
-            "scripts/convert_options.py": "sr-convert"}
+            "scripts/convert_options.py": "sr-convert", "scripts/degrade.py": "sr-degrade"}
 IMPORT_LOG = "SR_GAN_TEST_IMPORT_LOG"
 
 

@@ -1,9 +1,5 @@
 """Issue 11, end to end: each new loss term trains 3 iterations from a YAML file with finite logged
-losses, and a run with batch augmentations resumes bit-exactly.
-
-Needs the loss-list refactor (``train.losses``) and the batch-augmentation hook
-(``train.batch_augment``); each group is skipped, saying so, until its section is in the schema.
-"""
+losses, and a run with batch augmentations (``train.batch_augment``) resumes bit-exactly."""
 import math
 import re
 
@@ -11,15 +7,8 @@ import pytest
 import torch
 
 from sr_gan import options
-from sr_gan.option_schema import SCHEMA
 from sr_gan.train import run
 from sr_gan.utils import checkpoint as ckpt
-
-HAS_LOSS_LIST = "losses" in SCHEMA["train"]
-HAS_BATCH_AUGMENT = "batch_augment" in SCHEMA["train"]
-needs_loss_list = pytest.mark.skipif(not HAS_LOSS_LIST, reason="needs the issue-11 refactor: train.losses list")
-needs_batch_augment = pytest.mark.skipif(not HAS_BATCH_AUGMENT,
-                                         reason="needs the issue-11 hook: train.batch_augment section")
 
 YAML = """\
 name: {name}
@@ -72,7 +61,6 @@ def _logged(exp_dir, key: str) -> list[float]:
     return [float(v) for v in re.findall(rf"iter \d+/\d+ [^\n]*?\b{key}=(\S+)", text)]
 
 
-@needs_loss_list
 @pytest.mark.parametrize("name", sorted(NEW_TERMS))
 def test_new_term_trains_three_iterations_from_yaml(tiny_sr_data, tmp_path, name):
     opt = _option_file(tmp_path, tiny_sr_data, f"t_{name}", 3, ["{type: l1, weight: 1.0}", NEW_TERMS[name]])
@@ -86,8 +74,6 @@ def _weights(root, name, it):
     return ckpt.load_checkpoint(str(root / name / "checkpoints" / f"iter_{it:08d}.pth"))["nets"]
 
 
-@needs_loss_list
-@needs_batch_augment
 def test_training_with_batch_augmentations_resumes_bit_exactly(tiny_sr_data, tmp_path):
     terms = ["{type: l1, weight: 1.0}", NEW_TERMS["ldl"]]
     run(_option_file(tmp_path, tiny_sr_data, "full", 6, terms, AUGMENT))

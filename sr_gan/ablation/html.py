@@ -55,12 +55,10 @@ def compare_crops(opt: dict, set_name: str, models: list[tuple[str, str]]) -> li
 
     from sr_gan.data.bicubic import imresize
     from sr_gan.inference import load_generator, upscale_tensor
-    from sr_gan.registry import DATASETS
+    from sr_gan.train import build_val_sets
     from sr_gan.utils.image_io import tensor_to_img
     scale = opt["scale"]
-    cfg = {k: v for k, v in opt["datasets"][set_name].items() if k not in ("batch", "workers")}
-    cfg["crop"] = None
-    ds = DATASETS.build(cfg, scale=scale, phase=set_name, seed=opt["seed"])
+    ds = build_val_sets(opt)[set_name]      # the LR the runs were validated on (degraded sets too)
     items = [ds[i] for i in range(len(ds))]
     hrs = [(it.get("key", str(n)), tensor_to_img(it["hr"])) for n, it in enumerate(items)]
     crop_lr = max(1, min([CROP_LR] + [min(it["lr"].shape[-2:]) // 2 for it in items]))   # small sets: smaller crops

@@ -65,6 +65,9 @@ class PairedDataset(torch.utils.data.Dataset):
     ``cache``: keep decoded (uint8/uint16) images in RAM; None = auto (below ~200 MP, sizes known);
     True decodes every image at start (so it implies a full check).
     ``max_images``: use a random subset (drawn with ``seed``) of that many pairs.
+    ``hr_only`` (set by the training code, not a YAML key): items are {'hr', 'key'} -- the same crops and
+    flips, no LR -- for a degradation pipeline that makes the LR on the training device (no CPU spent on
+    a bicubic LR that would be thrown away).
     Bad files raise one ``DataError`` listing them, or with ``skip_bad`` are dropped with a warning
     and listed in ``bad_files``.
     """
@@ -72,10 +75,13 @@ class PairedDataset(torch.utils.data.Dataset):
     def __init__(self, hr: str, lr: str | None = None, scale: int = 4, crop: int | None = None,
                  flip: bool = True, rot: bool = True, phase: str = "train", skip_bad: bool = False,
                  cache: bool | None = None, max_images: int | None = None, check: str | None = None,
-                 scan_cache: str | None = None, seed: int = 0):
+                 scan_cache: str | None = None, seed: int = 0, hr_only: bool = False):
         t0 = time.perf_counter()
         self.scale, self.crop, self.flip, self.rot, self.skip_bad = int(scale), crop, flip, rot, skip_bad
+        self.hr_only = bool(hr_only)
         self.hr_key, self.lr_key = f"datasets.{phase}.hr", f"datasets.{phase}.lr"
+        if self.hr_only and lr is not None:
+            raise DataError(f"{self.lr_key}: not used when a degradation pipeline makes the LR from HR; remove it")
         self.crop_key = f"datasets.{phase}.crop"
         self.scored = phase != "train"
         if crop is not None and (crop <= 0 or crop % self.scale):
@@ -313,6 +319,10 @@ class PairedDataset(torch.utils.data.Dataset):
                 if lr is not None:
                     lr = lr[top // s:(top + crop) // s, left // s:(left + crop) // s]
         hr = raw_to_float(hr)
+        if self.hr_only:      # the same draws as a paired item (augment always takes three), no LR
+            if rng is not None:
+                hr, = augment([hr], self.flip, self.rot, rng)
+            return {"hr": img_to_tensor(hr), "key": stem}
         if lr is not None:
             lr = raw_to_float(lr)
         elif self.scored:     # a validation set: the 8-bit LR test_sr.py makes (sr_gan.scoring)

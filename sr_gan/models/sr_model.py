@@ -9,7 +9,8 @@ import warnings
 
 import torch
 
-from ..degradations.usm import usm_sharp
+from ..errors import CheckpointError
+from ..input_stage import InputStage
 from ..losses.terms import LossTerms
 from ..registry import MODELS
 from ..utils import distributed as dist
@@ -43,22 +44,26 @@ class SRModel:
         self.schedulers = {"g": build_scheduler(self.optimizers["g"], t["scheduler"], t["total_iter"])}
         self.skipped = {"g": 0}        # optimizer steps not taken (scaler back-off, non-finite), since last asked
         self.g = maybe_compile(self.net_g, t["compile"], "network_g")
+        self.input_stage = InputStage(opt)   # degradation + pool, batch augmentation (both optional)
+        self._fed = 0
         self.log_dict: dict[str, torch.Tensor] = {}
         self.lr = self.hr = self.hr_usm = None
 
     # ------------------------------------------------------------------ data
-    def feed_data(self, batch: dict) -> None:
+    def feed_data(self, batch: dict, iteration: int | None = None) -> None:
+        """Take a loader batch for step `iteration` (1-based; default: the step after the last one fed):
+        to the device, then the input stage (degradation + pool, hr_usm, batch augmentation; see
+        sr_gan/input_stage.py), whose draws derive from (seed, iteration, rank)."""
+        iteration = self._fed + 1 if iteration is None else int(iteration)
+        self._fed = iteration
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.lr = batch["lr"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
-        if "hr" in batch:
-            self.hr = batch["hr"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
-        self.hr_usm = None
-        if "hr_usm" in self.wants:    # the real-world pipeline provides it; else sharpen HR here (Real-ESRGAN)
-            if "hr_usm" in batch:
-                self.hr_usm = batch["hr_usm"].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
-            else:
-                with torch.no_grad():
-                    self.hr_usm = usm_sharp(self.hr).contiguous(memory_format=fmt)
+        on_device = {k: batch[k].to(self.device, non_blocking=True) for k in ("lr", "hr", "hr_usm")
+                     if torch.is_tensor(batch.get(k))}
+        out = self.input_stage(on_device, iteration, want_usm="hr_usm" in self.wants)
+        self.lr = out["lr"].contiguous(memory_format=fmt)
+        if out["hr"] is not None:
+            self.hr = out["hr"].contiguous(memory_format=fmt)
+        self.hr_usm = out["hr_usm"].contiguous(memory_format=fmt) if out["hr_usm"] is not None else None
         # BatchNorm statistics change in the forward pass itself: keep their values from before this
         # step so a non-finite step can be undone completely (restored in _check_finite)
         self._buffers_before_step = [(b, b.detach().clone()) for k, n in self.networks().items()
@@ -164,6 +169,13 @@ class SRModel:
         if self.ema is not None:
             nets["g_ema"] = self.ema.net
         return nets
+
+    def rank_state(self) -> dict:
+        """What this process keeps apart from the shared weights (the degradation pool), for `per_rank`."""
+        return self.input_stage.state_dict()
+
+    def load_rank_state(self, state: dict) -> None:
+        self.input_stage.load_state_dict(state)
 
     def state_dict(self) -> dict:
         return {

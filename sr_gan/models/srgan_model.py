@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import SRGanError
+from ..input_stage import train_patch_size
 from ..losses.gan import AdversarialObjective, gradient_penalty, r1_penalty
 from ..registry import LOSSES, MODELS
 from ..utils import distributed as dist
@@ -40,7 +41,7 @@ class SRGANModel(SRModel):
         t = opt["train"]
         d_cfg = opt["network_d"]
         self.conditional = d_cfg.get("conditional", False)
-        crop = (opt["datasets"].get("train") or {}).get("crop") or 128
+        crop = train_patch_size(opt) or 128       # what D sees: the pipeline's gt_size, else the crop
         self.net_d = build_network(d_cfg, device, self.channels_last, input_size=crop,
                                    num_in_ch=(6 if self.conditional else 3))
         load_pretrained(self.net_d, opt["path"]["pretrain_network_d"], opt["path"]["strict_load_d"], "network_d")
