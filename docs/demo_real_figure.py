@@ -4,7 +4,7 @@ numbers training validation prints) of the model and of bicubic on the degraded 
 (datasets.val.degrade, fixed seed), and the side-by-side figure LR (nearest) | bicubic | sr_gan | HR of
 one crop.
 
-    python docs/demo_real_figure.py [--exp experiments/demo_real] [--image chelsea] [--box 14,10,40]
+    python docs/demo_real_figure.py [--exp experiments/demo_real] [--image astronaut] [--box 10,20,40]
         [--out docs/demo_real_side_by_side.png]
 
 --box is top,left,side in LR pixels; tiles are side * scale wide.
@@ -22,8 +22,8 @@ sys.path.insert(0, ROOT)
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp", default="experiments/demo_real")
-    p.add_argument("--image", default="chelsea", help="stem of a validation image")
-    p.add_argument("--box", default="14,10,40", help="top,left,side of the crop in LR pixels")
+    p.add_argument("--image", default="astronaut", help="stem of a validation image")
+    p.add_argument("--box", default="10,20,40", help="top,left,side of the crop in LR pixels")
     p.add_argument("--out", default="docs/demo_real_side_by_side.png")
     args = p.parse_args(argv)
     from sr_gan import options
