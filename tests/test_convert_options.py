@@ -3,6 +3,7 @@ key from their documented content (BasicSR options/train/ESRGAN/train_ESRGAN_x4.
 options/train_realesrgan_x4plus.yml): every key converted, noted or listed, never dropped; the ESRGAN file
 passes validation and trains 2 iterations."""
 import os
+import re
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import yaml
 
 from reliability_utils import REPO, cli_env, write_photos
 from sr_gan.convert import convert
+from sr_gan.utils.checkpoint import load_checkpoint
 
 ESRGAN_X4 = {
     "name": "052_ESRGAN_x4_f64b23_DIV2K_400k_B16G1_051pretrain_wandb",
@@ -244,3 +246,33 @@ def test_converted_esrgan_x4_validates_and_trains_two_iterations(tmp_path):
     exp = tmp_path / "exp" / ESRGAN_X4["name"]
     assert (exp / "checkpoints" / "iter_00000002.pth").is_file()
     assert "| Set14 | psnr |" in (exp / "train.log").read_text()
+
+
+def test_converted_realesrgan_x4plus_validates_and_trains_two_iterations(tmp_path):
+    """Real-ESRGAN's file: HR-only data, the degradation section from its keys, USM targets, U-Net SN D."""
+    src = tmp_path / "train_realesrgan_x4plus.yml"
+    src.write_text(yaml.safe_dump(REALESRGAN_X4PLUS, sort_keys=False))
+    hr = os.path.dirname(write_photos(tmp_path / "hr", count=3, size=80)[0])
+    out = tmp_path / "realesrgan_sr_gan.yml"
+    # data path and CPU-sized overrides only (crop 64 degraded, GT 32 cut, a pool of 2 batches; VGG19 weights
+    # cannot be downloaded here): every converted key, the 32 degradation keys included, stays as converted
+    sets = [f"datasets.train.hr={hr}", f"path.experiments_root={tmp_path / 'exp'}", "path.pretrain_network_g=null",
+            "datasets.train.crop=64", "datasets.train.batch=2", "datasets.train.workers=0", "degradation.gt_size=32",
+            "degradation.queue_size=4", "train.total_iter=2", "network_g.num_feat=8", "network_g.num_block=1",
+            "network_g.num_grow_ch=8", "network_d.num_feat=8", "train.losses.perceptual.pretrained=false",
+            "logger.use_tb=false", "logger.print_freq=1"]
+    env = cli_env()
+    conv = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "convert_options.py"), str(src), "-o", str(out),
+                           *[a for s in sets for a in ("--set", s)]], capture_output=True, text=True, env=env)
+    assert conv.returncode == 0, conv.stderr
+    written = yaml.safe_load(out.read_text())
+    assert written["degradation"]["type"] == "realesrgan" and written["degradation"]["kernel_prob"] == KERNEL_PROB
+    assert [t["target"] for t in written["train"]["losses"]] == ["hr_usm", "hr_usm"]
+    run = subprocess.run([sys.executable, os.path.join(REPO, "train_sr.py"), "-opt", str(out)], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    exp = tmp_path / "exp" / REALESRGAN_X4PLUS["name"]
+    state = load_checkpoint(str(exp / "checkpoints" / "iter_00000002.pth"))
+    assert sorted(state["nets"]) == ["d", "g", "g_ema"] and state["per_rank"][0]["pool"]["filled"] == 4
+    log = (exp / "train.log").read_text()
+    assert "degradation realesrgan on the device" in log and re.search(r"l_g_gan=\d", log)
