@@ -180,11 +180,12 @@ def restore_model(model, state: dict, path: str) -> None:
         raise CheckpointError(f"{path}: does not fit this {type(model).__name__} ({reason})") from None
 
 
-def _dataset_cfg(opt: dict, cfg: dict) -> dict:
+def _dataset_cfg(opt: dict, cfg: dict, scan_cache: bool = True) -> dict:
     """The dataset's constructor arguments: loader keys removed, the scan cache defaulting to
-    experiments/<name>/scan_cache (read before that folder is created or archived, written after)."""
+    experiments/<name>/scan_cache (read before that folder is created or archived, written after);
+    `scan_cache=False`: none unless the set names one (readers outside a run, e.g. the ablation report)."""
     cfg = {k: v for k, v in cfg.items() if k not in ("batch", "workers", "degrade", "degrade_seed")}
-    if cfg.get("scan_cache") is None and "scan_cache" in DATASETS.signature(cfg["type"]).parameters:
+    if scan_cache and cfg.get("scan_cache") is None and "scan_cache" in DATASETS.signature(cfg["type"]).parameters:
         cfg["scan_cache"] = os.path.join(experiment_path(opt), "scan_cache")
     return cfg
 
@@ -208,13 +209,15 @@ def build_train_loader(opt: dict, start_iter: int, dataset=None):
     return loader, dataset
 
 
-def build_val_sets(opt: dict) -> dict:
+def build_val_sets(opt: dict, only: str | None = None, scan_cache: bool = True) -> dict:
+    """{name: dataset} of the validation sets (or of set `only`), with the LR training validates on:
+    the set's LR files, MATLAB bicubic, or the degradation pipeline at a fixed seed (`degrade: true`)."""
     out = {}
     for name, cfg in opt["datasets"].items():
-        if name == "train":
+        if name == "train" or (only is not None and name != only):
             continue
         degrade, seed = cfg.get("degrade"), cfg.get("degrade_seed", 0)
-        cfg = {**_dataset_cfg(opt, cfg), "crop": None}
+        cfg = {**_dataset_cfg(opt, cfg, scan_cache), "crop": None}
         out[name] = DATASETS.build(cfg, scale=opt["scale"], phase=name, seed=opt["seed"], hr_only=bool(degrade))
         if degrade:       # LR from the training pipeline, fixed by (degrade_seed, image index)
             from .degradations.fixed import FixedDegradedSet

@@ -58,7 +58,7 @@ def compare_crops(opt: dict, set_name: str, models: list[tuple[str, str]]) -> li
     from sr_gan.train import build_val_sets
     from sr_gan.utils.image_io import tensor_to_img
     scale = opt["scale"]
-    ds = build_val_sets(opt)[set_name]      # the LR the runs were validated on (degraded sets too)
+    ds = build_val_sets(opt, only=set_name, scan_cache=False)[set_name]   # the LR the runs were validated on
     items = [ds[i] for i in range(len(ds))]
     hrs = [(it.get("key", str(n)), tensor_to_img(it["hr"])) for n, it in enumerate(items)]
     crop_lr = max(1, min([CROP_LR] + [min(it["lr"].shape[-2:]) // 2 for it in items]))   # small sets: smaller crops
