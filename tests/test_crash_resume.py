@@ -105,23 +105,31 @@ def test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact(tmp_path):
         _sigkill_chain(tmp_path, rnd)
 
 
-def _sigkill_chain(tmp_path, rnd) -> None:
-    hr = os.path.dirname(write_photos(tmp_path / "hr", count=3, size=48)[0])
+def _chain_against_reference(tmp_path, rnd, size: int, modes: tuple[str, ...], total: int = TOTAL, **common):
+    """Start the uninterrupted reference run, kill the crash run once per mode, finish it with
+    --auto-resume; returns (experiments folder, checkpoint folder, iterations resumed from per the log,
+    iterations each killed run started from)."""
+    hr = os.path.dirname(write_photos(tmp_path / "hr", count=3, size=size)[0])
     exp = str(tmp_path / "exp")
-    common = dict(model="srgan", train__total_iter=TOTAL, save__freq=2, save__keep=2)
+    common = dict(train__total_iter=total, save__freq=2, save__keep=2, **common)
     ref_yml = write_options(tmp_path / "ref.yml", tiny_options(hr, exp, name="ref", **common))
     crash_yml = write_options(tmp_path / "crash.yml", tiny_options(hr, exp, name="crash", **common,
                                                                     datasets__train__workers=1))
     reference = start_cli(["-opt", ref_yml])
     ckdir = os.path.join(exp, "crash", "checkpoints")
-    resumed_at = _kill_chain(crash_yml, ckdir, ("save", "step", "save"), rnd)
+    resumed_at = _kill_chain(crash_yml, ckdir, modes, rnd)
     final = run_cli(["-opt", crash_yml, "--auto-resume"])
     assert final.returncode == 0, final.stderr[-3000:]
     assert reference.wait(timeout=120) == 0, reference.stderr.read()[-3000:]
     reference.stderr.close()
-
     log = open(os.path.join(exp, "crash", "train.log"), encoding="utf-8").read()
     resumes = [int(n) for n in re.findall(r"resumed from .* at iteration (\d+)", log)]
+    return exp, ckdir, resumes, resumed_at
+
+
+def _sigkill_chain(tmp_path, rnd) -> None:
+    exp, ckdir, resumes, resumed_at = _chain_against_reference(tmp_path, rnd, 48, ("save", "step", "save"),
+                                                               model="srgan")
     assert len(resumes) == 3 and resumes == sorted(resumes) and resumes[0] > 0, (resumes, resumed_at)
     assert not _temp_files(ckdir)                  # stale temp files of killed writes are cleaned up
     _assert_every_checkpoint_loads(ckdir)
@@ -171,24 +179,11 @@ def test_sigkill_with_degradations_pool_and_batch_augment_then_auto_resume_is_bi
 
 
 def _sigkill_degraded_chain(tmp_path, rnd) -> None:
-    hr = os.path.dirname(write_photos(tmp_path / "hr", count=3, size=64)[0])
-    exp = str(tmp_path / "exp")
     total = 24
-    common = dict(train__total_iter=total, save__freq=2, save__keep=2, datasets__train__crop=64,
-                  degradation={"type": "realesrgan", "gt_size": 32, "queue_size": 4},
-                  train__batch_augment={"augs": ["none", "mixup", "cutmix", "cutblur"]})
-    ref_yml = write_options(tmp_path / "ref.yml", tiny_options(hr, exp, name="ref", **common))
-    crash_yml = write_options(tmp_path / "crash.yml", tiny_options(hr, exp, name="crash", **common,
-                                                                    datasets__train__workers=1))
-    reference = start_cli(["-opt", ref_yml])
-    ckdir = os.path.join(exp, "crash", "checkpoints")
-    resumed_at = _kill_chain(crash_yml, ckdir, ("save", "step"), rnd)
-    final = run_cli(["-opt", crash_yml, "--auto-resume"])
-    assert final.returncode == 0, final.stderr[-3000:]
-    assert reference.wait(timeout=120) == 0, reference.stderr.read()[-3000:]
-    reference.stderr.close()
-    log = open(os.path.join(exp, "crash", "train.log"), encoding="utf-8").read()
-    resumes = [int(n) for n in re.findall(r"resumed from .* at iteration (\d+)", log)]
+    exp, _, resumes, resumed_at = _chain_against_reference(
+        tmp_path, rnd, 64, ("save", "step"), total, datasets__train__crop=64,
+        degradation={"type": "realesrgan", "gt_size": 32, "queue_size": 4},
+        train__batch_augment={"augs": ["none", "mixup", "cutmix", "cutblur"]})
     assert len(resumes) == 2 and resumes[0] >= 2, (resumes, resumed_at)     # the pool is full from 2 on
     last = _assert_same_final_weights(os.path.join(exp, "ref"), os.path.join(exp, "crash"), ("g", "g_ema"), total)
     assert last["per_rank"][0]["pool"]["filled"] == 4
