@@ -100,3 +100,21 @@ def test_bad_inputs_and_outputs_are_one_line_errors(photos, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert script.main(["-i", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
     assert "no images in this folder" in _error_line(capsys)
+
+
+def test_inputs_are_checked_before_anything_is_written_and_earlier_previews_are_kept(photos, tmp_path, capsys):
+    import cv2
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.zeros((3, 3, 3), np.uint8))
+    out = tmp_path / "out"
+    assert script.main(["-i", photos[0], str(tiny), "--out", str(out)]) == 2     # the good photo is read first
+    assert f"{tiny}: image of 3x3 is smaller than the scale 4" in _error_line(capsys) and not out.exists()
+    args = ["-i", photos[0], "--num", "2", "--crop", "32", "--out", str(out)]
+    assert script.main(args + ["--seed", "1"]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert script.main(args + ["--seed", "2"]) == 2
+    assert "img0_hr.png and 4 more already exist; choose another --out or pass --overwrite" in _error_line(capsys)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert script.main(args + ["--seed", "2", "--overwrite"]) == 0
+    assert json.loads((out / "params.json").read_text())["seed"] == 2

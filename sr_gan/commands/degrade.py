@@ -2,7 +2,7 @@
 """Preview what a degradation pipeline makes of your HR images before training on it.
 
     python scripts/degrade.py -i photos/ -opt options/realesrnet_x4plus.yml [degradation.jpeg_range=[60,95] ...]
-        [--num 8] [--seed 0] [--crop 256] [--out degrade_preview]
+        [--num 8] [--seed 0] [--crop 256] [--out degrade_preview] [--overwrite]
     python scripts/degrade.py -i a.png b.jpg --type bsrgan --scale 4      # a pipeline's defaults, no option file
 
 For each input (files, folders or globs) the centre crop of --crop HR pixels (a multiple of the scale;
@@ -42,6 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=cli.integer(min=0), default=0, help="seed of the draws (default 0)")
     p.add_argument("--crop", type=cli.integer(min=1), default=256, help="HR centre crop side in pixels (default 256)")
     p.add_argument("--out", default="degrade_preview", help="output folder (created)")
+    p.add_argument("--overwrite", action="store_true", help="replace earlier preview files of the same names in --out")
     return p.parse_args(argv)
 
 
@@ -92,12 +93,13 @@ def collect_inputs(specs: list[str]) -> list[Path]:
     return found
 
 
-def centre_crop(img: np.ndarray, size: int, scale: int) -> tuple[np.ndarray, list[int]]:
+def centre_crop(img: np.ndarray, size: int, scale: int, path=None) -> tuple[np.ndarray, list[int]]:
     """The centre square of min(size, h, w) rounded down to the scale, and [top, left, side]."""
     h, w = img.shape[:2]
     side = min(size, h, w) // scale * scale
     if side == 0:
-        raise DataError(f"image of {w}x{h} is smaller than the scale {scale}")
+        where = f"{path}: " if path is not None else ""
+        raise DataError(f"{where}image of {w}x{h} is smaller than the scale {scale}")
     top, left = (h - side) // 2, (w - side) // 2
     return img[top:top + side, left:left + side], [top, left, side]
 
@@ -143,11 +145,18 @@ def run(args) -> int:
         raise OptionError(f"--crop: {args.crop} is smaller than the scale {scale}")
     inputs = collect_inputs(args.input)
     pipe = build_pipeline(opt, gt_size=None)
+    crops = []                 # every input read and cropped before anything is written
+    for path in inputs:
+        img, _ = read_image(path)
+        crops.append((path, *centre_crop(to_rgb(img)[:, :, :3], args.crop, scale, path)))
+    names = [f"{p.stem}_{suffix}.png" for p in inputs for suffix in ["hr"] + [f"{k:02d}" for k in range(args.num)]]
+    existing = [n for n in names + ["contact_sheet.png", "params.json"] if (out / n).exists()]
+    if existing and not args.overwrite:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise OptionError(f"--out {out}: {existing[0]}{more} already exist; choose another --out or pass --overwrite")
     out.mkdir(parents=True, exist_ok=True)
     samples, rows, side = [], [], 0
-    for j, path in enumerate(inputs):
-        img, _ = read_image(path)
-        hr, crop = centre_crop(to_rgb(img)[:, :, :3], args.crop, scale)
+    for j, (path, hr, crop) in enumerate(crops):
         side = max(side, crop[2])
         write_image(out / f"{path.stem}_hr.png", hr)
         hr_t = torch.from_numpy(np.ascontiguousarray(hr.transpose(2, 0, 1))).float()[None]
