@@ -60,7 +60,7 @@ def script(name: str):
     return _MODULES[name]
 
 
-def fails(capsys, name: str, argv: list, *needles: str, guard=()) -> str:
+def assert_fails(capsys, name: str, argv: list, *needles: str, guard=()) -> str:
     """main(argv) of the command or benchmark `name` returns 2 with one `error:` line naming every needle; the folders in
     `guard` keep every name and byte. Returns the error line."""
     before = snapshot(*guard)

@@ -14,7 +14,7 @@ import zipfile
 import pytest
 import torch
 
-from bad_input_utils import fails
+from bad_input_utils import assert_fails
 from reliability_utils import tiny_options, write_options, write_photos
 from sr_gan.errors import CheckpointError
 from sr_gan.registry import ARCHS
@@ -101,7 +101,7 @@ ENTRY_POINTS = {   # name: (script, argv for the file, how the file is named in 
 def test_not_a_checkpoint_is_one_line_naming_the_file(capsys, env, entry, kind):
     script, argv, prefix = ENTRY_POINTS[entry]
     path = env["root"] / kind
-    line = fails(capsys, script, argv(env, path), prefix.format(f=path) + KINDS[kind][1],
+    line = assert_fails(capsys, script, argv(env, path), prefix.format(f=path) + KINDS[kind][1],
                  guard=[env["out"], env["exp"]])
     assert "weights_only" not in line and "Weights only load failed" not in line
     assert not os.path.exists(env["marker"])          # the pickled payload never ran

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from bad_input_utils import assert_unchanged, fails, snapshot
+from bad_input_utils import assert_fails, assert_unchanged, snapshot
 from reliability_utils import cli_main, tiny_options, write_options, write_photos
 from sr_gan import options
 from sr_gan.errors import OptionError
@@ -33,8 +33,8 @@ def done(tmp_path_factory):
     return {"root": root, "hr": hr, "exp": exp, "yml": yml}
 
 
-def _start_fails(capsys, done, argv, *needles) -> str:
-    return fails(capsys, "sr_gan.commands.train", argv, *needles, guard=[done["exp"]])
+def _assert_start_fails(capsys, done, argv, *needles) -> str:
+    return assert_fails(capsys, "sr_gan.commands.train", argv, *needles, guard=[done["exp"]])
 
 
 def _variant(done, name: str, **over) -> str:
@@ -61,7 +61,7 @@ def _variant(done, name: str, **over) -> str:
      ["train.losses[0].layers", "expected dict of float, got list [conv5_4]"]),
 ])
 def test_element_types_and_lengths(capsys, done, override, needles):
-    _start_fails(capsys, done, ["-opt", done["yml"], override], done["yml"], *needles)
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], override], done["yml"], *needles)
 
 
 class _Shapes(torch.nn.Module):
@@ -115,20 +115,20 @@ def test_constructor_annotations_give_element_types_and_lengths(args, problem):
     ("model=srgan", ["network_d: missing (required by model: srgan)"]),
 ])
 def test_rules_across_sections(capsys, done, override, needles):
-    _start_fails(capsys, done, ["-opt", done["yml"], override], *needles)
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], override], *needles)
 
 
 def test_only_validation_sets_is_not_a_training_run(capsys, done):
     yml = _variant(done, "val_only.yml", datasets={"val": {"type": "paired", "hr": done["hr"]}})
-    _start_fails(capsys, done, ["-opt", yml], yml, "datasets.train: missing", "found only validation sets: val")
+    _assert_start_fails(capsys, done, ["-opt", yml], yml, "datasets.train: missing", "found only validation sets: val")
 
 
 def test_experiment_folder_path_of_the_wrong_kind(capsys, done):
     blocker = done["exp"] / "blocked"
     blocker.write_text("a file where the experiment folder would go")
     try:
-        _start_fails(capsys, done, ["-opt", done["yml"], "name=blocked"], "name:", str(blocker), "is a file")
-        _start_fails(capsys, done, ["-opt", done["yml"], f"path.experiments_root={blocker / 'runs'}"],
+        _assert_start_fails(capsys, done, ["-opt", done["yml"], "name=blocked"], "name:", str(blocker), "is a file")
+        _assert_start_fails(capsys, done, ["-opt", done["yml"], f"path.experiments_root={blocker / 'runs'}"],
                      "path.experiments_root:", str(blocker), "is a file")
     finally:
         blocker.unlink()
@@ -142,10 +142,10 @@ def test_duplicate_keys_name_both_lines(capsys, done):
     dup.write_text(text + "train:\n  total_iter: 2\n")       # a second `train:` would drop the first silently
     first = 1 + next(i for i, line in enumerate(text.splitlines()) if line.startswith("train:"))
     last = len(text.splitlines()) + 1
-    _start_fails(capsys, done, ["-opt", dup], str(dup), f"key 'train' appears twice, at line {first} and line {last}")
+    _assert_start_fails(capsys, done, ["-opt", dup], str(dup), f"key 'train' appears twice, at line {first} and line {last}")
     nested = done["root"] / "nested.yml"
     nested.write_text(text.replace("  total_iter: 6\n", "  total_iter: 6\n  total_iter: 7\n"))
-    _start_fails(capsys, done, ["-opt", nested], str(nested), "key 'total_iter' appears twice")
+    _assert_start_fails(capsys, done, ["-opt", nested], str(nested), "key 'total_iter' appears twice")
 
 
 def test_duplicate_keys_in_a_base_file_and_an_override(capsys, done):
@@ -153,8 +153,8 @@ def test_duplicate_keys_in_a_base_file_and_an_override(capsys, done):
     base.write_text(open(done["yml"]).read().replace("seed: 7\n", "seed: 7\nseed: 8\n"))
     child = done["root"] / "child.yml"
     child.write_text("base: dup_base.yml\nseed: 1\n")
-    _start_fails(capsys, done, ["-opt", child], str(base), "key 'seed' appears twice")
-    _start_fails(capsys, done, ["-opt", done["yml"], "train.optim_g={lr: 0.1, lr: 0.2}"],
+    _assert_start_fails(capsys, done, ["-opt", child], str(base), "key 'seed' appears twice")
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], "train.optim_g={lr: 0.1, lr: 0.2}"],
                  "override 'train.optim_g={lr: 0.1, lr: 0.2}'", "key 'lr' appears twice")
 
 
@@ -165,7 +165,7 @@ def test_duplicate_keys_in_a_benchmark_file(capsys, done, tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("earlier result")
     ckpt = done["exp"] / "tiny" / "checkpoints" / "latest"
-    fails(capsys, "sr_gan.commands.test_sr", ["--model", ckpt, "-opt", bench, "--out", out], str(bench),
+    assert_fails(capsys, "sr_gan.commands.test_sr", ["--model", ckpt, "-opt", bench, "--out", out], str(bench),
           "key 'scale' appears twice, at line 1 and line 4", guard=[out, done["exp"]])
 
 
@@ -181,63 +181,63 @@ def _bad_val_folder(root) -> str:
 
 
 def test_bad_validation_data_is_found_before_the_folder_changes(capsys, done):
-    _start_fails(capsys, done, ["-opt", done["yml"], f"datasets.val.hr={_bad_val_folder(done['root'])}"],
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], f"datasets.val.hr={_bad_val_folder(done['root'])}"],
                  "datasets.val.hr", "1 unreadable images", "img1.png (truncated or corrupt)")
     fake = done["root"] / "fake.lmdb"
     fake.mkdir(exist_ok=True)
     (fake / "data.mdb").write_bytes(b"not an lmdb")
-    _start_fails(capsys, done, ["-opt", done["yml"], f"datasets.val.hr={fake}"], "datasets.val.hr",
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], f"datasets.val.hr={fake}"], "datasets.val.hr",
                  str(fake), "has no meta_info.txt")
 
 
 def test_pretrained_weights_are_loaded_before_the_folder_changes(capsys, done):
     text = done["root"] / "notes.pth"
     text.write_text("these are not weights\n")
-    _start_fails(capsys, done, ["-opt", done["yml"], f"path.pretrain_network_g={text}"],
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], f"path.pretrain_network_g={text}"],
                  "path.pretrain_network_g", str(text), "not a PyTorch checkpoint (text: 'these are not weights')")
     noise = done["root"] / "noise.pth"
     noise.write_bytes(bytes(range(256)) * 8)
     srgan = _variant(done, "srgan.yml", model="srgan")
-    _start_fails(capsys, done, ["-opt", srgan, f"path.pretrain_network_d={noise}"],
+    _assert_start_fails(capsys, done, ["-opt", srgan, f"path.pretrain_network_d={noise}"],
                  "path.pretrain_network_d", str(noise), "not a PyTorch checkpoint (unrecognised binary data)")
     # the perceptual loss's VGG19 weights (downloads are off in the test suite)
-    _start_fails(capsys, done, ["-opt", done["yml"], "train.losses=[{type: perceptual}]"],
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], "train.losses=[{type: perceptual}]"],
                  "train.losses[0].pretrained", "vgg19")
 
 
 def test_plugins_are_imported_before_the_folder_changes(capsys, done):
     plugin = done["root"] / "broken_plugin.py"
     plugin.write_text("import a_module_that_is_not_installed_14\n")
-    _start_fails(capsys, done, ["-opt", done["yml"], f"imports=[{plugin}]"], "imports[0]",
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], f"imports=[{plugin}]"], "imports[0]",
                  "ModuleNotFoundError", "a_module_that_is_not_installed_14")
-    _start_fails(capsys, done, ["-opt", done["yml"], "imports=[no_such_plugin_14.py]"], "imports[0]",
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], "imports=[no_such_plugin_14.py]"], "imports[0]",
                  "'no_such_plugin_14.py' not found")
 
 
 def test_resume_checkpoints_are_checked_before_the_folder_changes(capsys, done):
     ckpts = done["exp"] / "tiny" / "checkpoints"
     # a checkpoint of this experiment that does not fit another generator size
-    _start_fails(capsys, done, ["-opt", done["yml"], "network_g.num_feat=16", "--resume", "latest"],
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], "network_g.num_feat=16", "--resume", "latest"],
                  str(ckpts / "iter_00000006.pth"), "does not fit msrresnet")
-    _start_fails(capsys, done, ["-opt", done["yml"], "network_g.num_feat=16", "--auto-resume"],
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], "network_g.num_feat=16", "--auto-resume"],
                  str(ckpts / "iter_00000006.pth"), "does not fit msrresnet")
     empty = done["root"] / "empty.pth"
     empty.write_bytes(b"")
-    _start_fails(capsys, done, ["-opt", done["yml"], "--resume", empty], str(empty),
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], "--resume", empty], str(empty),
                  "not a PyTorch checkpoint (empty file)")
 
 
 def test_a_cuda_device_that_is_not_there(capsys, done):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    _start_fails(capsys, done, ["-opt", done["yml"], "device=cuda"], "device: cuda requested")
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], "device=cuda"], "device: cuda requested")
 
 
 def test_flags_of_train_sr(capsys, done):
-    _start_fails(capsys, done, ["-opt", done["root"]], "argument -opt/--opt", "is a folder, expected a file")
-    _start_fails(capsys, done, ["-opt", done["yml"], "--resume", done["root"] / "absent.pth"], "argument --resume",
+    _assert_start_fails(capsys, done, ["-opt", done["root"]], "argument -opt/--opt", "is a folder, expected a file")
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], "--resume", done["root"] / "absent.pth"], "argument --resume",
                  "absent.pth' does not exist")
-    _start_fails(capsys, done, ["-opt", done["yml"], "--auto_resume"], "unrecognized arguments: --auto_resume",
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], "--auto_resume"], "unrecognized arguments: --auto_resume",
                  "--help)")
 
 
@@ -267,7 +267,7 @@ def test_a_plain_pickle_is_still_refused_without_running(capsys, done):
     evil = done["root"] / "evil.pkl"
     with open(evil, "wb") as f:
         pickle.dump({"params": Payload()}, f)
-    _start_fails(capsys, done, ["-opt", done["yml"], f"path.pretrain_network_g={evil}"], str(evil),
+    _assert_start_fails(capsys, done, ["-opt", done["yml"], f"path.pretrain_network_g={evil}"], str(evil),
                  "a Python pickle written by pickle.dump, not torch.save; not unpickled")
     assert not marker.exists()
 

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 import torch
 
-from bad_input_utils import fails, finish, start
+from bad_input_utils import assert_fails, finish, start
 from reliability_utils import assert_one_line_error, tiny_options, write_options, write_photos
 from sr_gan import cli
 from sr_gan.errors import SRGanError, UsageError
@@ -61,21 +61,21 @@ def _guard(files) -> list:
     (["--arch", "rrdbnett"], ["--arch: unknown generator 'rrdbnett'; known: msrresnet, rrdbnet"]),
 ])
 def test_upscale_flag_values(capsys, files, extra, needles):
-    fails(capsys, "sr_gan.commands.upscale", ["-i", files["hr"], "-o", files["out"], "--model", files["model"], *extra],
+    assert_fails(capsys, "sr_gan.commands.upscale", ["-i", files["hr"], "-o", files["out"], "--model", files["model"], *extra],
           *needles, guard=_guard(files))
 
 
 def test_upscale_paths_of_the_wrong_kind_and_inputs_that_match_nothing(capsys, files):
     base = ["--model", files["model"]]
-    fails(capsys, "sr_gan.commands.upscale", ["-i", files["hr"], "-o", files["file"], *base], "argument -o/--output",
+    assert_fails(capsys, "sr_gan.commands.upscale", ["-i", files["hr"], "-o", files["file"], *base], "argument -o/--output",
           "notes.txt' is a file, expected a folder", guard=_guard(files) + [files["file"]])
-    fails(capsys, "sr_gan.commands.upscale", ["-i", files["empty"], "-o", files["out"], *base], f"-i {files['empty']}",
+    assert_fails(capsys, "sr_gan.commands.upscale", ["-i", files["empty"], "-o", files["out"], *base], f"-i {files['empty']}",
           "no images in this folder", guard=_guard(files))
-    fails(capsys, "sr_gan.commands.upscale", ["-i", files["root"] / "*.jpg", "-o", files["out"], *base],
+    assert_fails(capsys, "sr_gan.commands.upscale", ["-i", files["root"] / "*.jpg", "-o", files["out"], *base],
           "no image matches it as a glob", guard=_guard(files))
-    fails(capsys, "sr_gan.commands.upscale", ["-i", files["file"], "-o", files["out"], *base], "notes.txt",
+    assert_fails(capsys, "sr_gan.commands.upscale", ["-i", files["file"], "-o", files["out"], *base], "notes.txt",
           "not an image file", guard=_guard(files))
-    fails(capsys, "sr_gan.commands.upscale", ["-i", files["hr"], "-o", files["out"], "--model", files["root"] / "no.pth"],
+    assert_fails(capsys, "sr_gan.commands.upscale", ["-i", files["hr"], "-o", files["out"], "--model", files["root"] / "no.pth"],
           "argument --model", "no.pth' does not exist", guard=_guard(files))
 
 
@@ -93,38 +93,38 @@ def test_upscale_paths_of_the_wrong_kind_and_inputs_that_match_nothing(capsys, f
     (["--device", "tpu"], ["argument --device"]),
 ])
 def test_test_sr_flag_values(capsys, files, extra, needles):
-    fails(capsys, "sr_gan.commands.test_sr", ["--model", files["model"], "--hr", files["hr"], "--out", files["out"], *extra],
+    assert_fails(capsys, "sr_gan.commands.test_sr", ["--model", files["model"], "--hr", files["hr"], "--out", files["out"], *extra],
           *needles, guard=_guard(files))
 
 
 def test_test_sr_paths_of_the_wrong_kind_and_inputs_that_match_nothing(capsys, files):
     model = ["--model", files["model"]]
-    fails(capsys, "sr_gan.commands.test_sr", [*model, "--hr", files["hr"], "--csv", files["out"]], "argument --csv",
+    assert_fails(capsys, "sr_gan.commands.test_sr", [*model, "--hr", files["hr"], "--csv", files["out"]], "argument --csv",
           "is a folder, expected a file name", guard=_guard(files))
-    fails(capsys, "sr_gan.commands.test_sr", [*model, "--hr", files["hr"], "--out", files["file"]], "argument --out",
+    assert_fails(capsys, "sr_gan.commands.test_sr", [*model, "--hr", files["hr"], "--out", files["file"]], "argument --out",
           "is a file, expected a folder", guard=_guard(files) + [files["file"]])
-    fails(capsys, "sr_gan.commands.test_sr", [*model, "--hr", files["empty"]], "argument --hr", "no images in",
+    assert_fails(capsys, "sr_gan.commands.test_sr", [*model, "--hr", files["empty"]], "argument --hr", "no images in",
           guard=_guard(files))
-    fails(capsys, "sr_gan.commands.test_sr", ["--sr", files["root"] / "absent", "--hr", files["hr"]], "argument --sr",
+    assert_fails(capsys, "sr_gan.commands.test_sr", ["--sr", files["root"] / "absent", "--hr", files["hr"]], "argument --sr",
           "absent' does not exist", guard=_guard(files))
-    fails(capsys, "sr_gan.commands.test_sr", ["--sr", files["hr"]], "--hr is required", guard=_guard(files))
+    assert_fails(capsys, "sr_gan.commands.test_sr", ["--sr", files["hr"]], "--hr is required", guard=_guard(files))
 
 
 # ----------------------------------------------------------------------------- scripts/export.py
 
 def test_export_flags(capsys, files):
     model = ["--model", files["model"]]
-    fails(capsys, "sr_gan.commands.export", [*model, "--format", "safetensors", "-o", files["out"]], "argument -o/--output",
+    assert_fails(capsys, "sr_gan.commands.export", [*model, "--format", "safetensors", "-o", files["out"]], "argument -o/--output",
           "is a folder, expected a file name", guard=_guard(files))
-    fails(capsys, "sr_gan.commands.export", [*model, "--format", "onnx", "--opset", "3", "-o", files["root"] / "g.onnx"],
+    assert_fails(capsys, "sr_gan.commands.export", [*model, "--format", "onnx", "--opset", "3", "-o", files["root"] / "g.onnx"],
           "argument --opset", "expected an integer >= 7, got 3", guard=_guard(files))
-    fails(capsys, "sr_gan.commands.export", [*model, "--format", "pt"], "argument --format", "invalid choice: 'pt'",
+    assert_fails(capsys, "sr_gan.commands.export", [*model, "--format", "pt"], "argument --format", "invalid choice: 'pt'",
           guard=_guard(files))
-    fails(capsys, "sr_gan.commands.export", [*model, "--format", "safetensors", "-o", files["model"]], "argument -o",
+    assert_fails(capsys, "sr_gan.commands.export", [*model, "--format", "safetensors", "-o", files["model"]], "argument -o",
           "is the input checkpoint", guard=_guard(files))
     taken = files["root"] / "gen.safetensors"           # the default output name is a folder
     taken.mkdir()
-    fails(capsys, "sr_gan.commands.export", [*model, "--format", "safetensors"], "argument -o",
+    assert_fails(capsys, "sr_gan.commands.export", [*model, "--format", "safetensors"], "argument -o",
           "gen.safetensors' is a folder; pass -o FILE", guard=_guard(files) + [taken])
 
 
@@ -140,12 +140,12 @@ def test_export_flags(capsys, files):
 ])
 def test_interpolate_flags(capsys, files, extra, needles):
     extra = [str(files["file"]) if e == "notes.txt" else str(files["empty"]) if e == "empty" else e for e in extra]
-    fails(capsys, "sr_gan.commands.interpolate", ["--psnr", files["model"], "--gan", files["model"], "--out", files["out"],
+    assert_fails(capsys, "sr_gan.commands.interpolate", ["--psnr", files["model"], "--gan", files["model"], "--out", files["out"],
                                              *extra], *needles, guard=_guard(files))
 
 
 def test_interpolate_output_of_the_wrong_kind(capsys, files):
-    fails(capsys, "sr_gan.commands.interpolate", ["--psnr", files["model"], "--gan", files["model"], "--out", files["file"]],
+    assert_fails(capsys, "sr_gan.commands.interpolate", ["--psnr", files["model"], "--gan", files["model"], "--out", files["file"]],
           "argument --out", "is a file, expected a folder", guard=_guard(files) + [files["file"]])
 
 
@@ -153,15 +153,15 @@ def test_interpolate_output_of_the_wrong_kind(capsys, files):
 
 def test_ablate_flags_and_options(capsys, files):
     sweep = files["root"] / "sweep"
-    fails(capsys, "sr_gan.commands.ablate", ["-opt", files["yml"], "--jobs", "0", "--out", sweep], "argument --jobs",
+    assert_fails(capsys, "sr_gan.commands.ablate", ["-opt", files["yml"], "--jobs", "0", "--out", sweep], "argument --jobs",
           "expected an integer >= 1, got 0", guard=_guard(files))
-    fails(capsys, "sr_gan.commands.ablate", ["-opt", files["yml"], "--out", files["file"]], "argument --out",
+    assert_fails(capsys, "sr_gan.commands.ablate", ["-opt", files["yml"], "--out", files["file"]], "argument --out",
           "is a file", guard=_guard(files) + [files["file"]])
-    fails(capsys, "sr_gan.commands.ablate", ["-opt", files["yml"], "--seeds", "1,x", "--out", sweep], "--seeds '1,x'",
+    assert_fails(capsys, "sr_gan.commands.ablate", ["-opt", files["yml"], "--seeds", "1,x", "--out", sweep], "--seeds '1,x'",
           guard=_guard(files))
     val_only = write_options(files["root"] / "val_only.yml", {**tiny_options(files["hr"], str(files["exp"])),
                                                                "datasets": {"val": {"hr": files["hr"]}}})
-    fails(capsys, "sr_gan.commands.ablate", ["-opt", val_only, "--out", sweep], val_only, "datasets.train: missing",
+    assert_fails(capsys, "sr_gan.commands.ablate", ["-opt", val_only, "--out", sweep], val_only, "datasets.train: missing",
           guard=_guard(files))
     assert not sweep.exists()
 
@@ -185,7 +185,7 @@ def test_ablate_flags_and_options(capsys, files):
 def test_prepare_flags(capsys, files, argv, needles):
     new = files["root"] / "prepared"
     argv = [a.format(hr=files["hr"], empty=files["empty"], file=files["file"], new=new) for a in argv]
-    fails(capsys, "sr_gan.commands.prepare", argv, *needles, guard=_guard(files) + [files["file"]])
+    assert_fails(capsys, "sr_gan.commands.prepare", argv, *needles, guard=_guard(files) + [files["file"]])
     assert not new.exists() and not os.path.exists(f"{new}.lmdb")
 
 
@@ -198,15 +198,15 @@ def test_convert_options_flags(capsys, files):
     src = files["root"] / "train_ESRGAN_x4.yml"
     src.write_text(BASICSR_FILE)
     guard = _guard(files) + [src]
-    fails(capsys, "sr_gan.commands.convert_options", [files["root"] / "absent.yml"], "argument source",
+    assert_fails(capsys, "sr_gan.commands.convert_options", [files["root"] / "absent.yml"], "argument source",
           "absent.yml' does not exist", guard=guard)
-    fails(capsys, "sr_gan.commands.convert_options", [files["empty"]], "argument source",
+    assert_fails(capsys, "sr_gan.commands.convert_options", [files["empty"]], "argument source",
           "is a folder, expected a file", guard=guard)
-    fails(capsys, "sr_gan.commands.convert_options", [src, "-o", files["out"]], "argument -o/--output",
+    assert_fails(capsys, "sr_gan.commands.convert_options", [src, "-o", files["out"]], "argument -o/--output",
           "is a folder, expected a file name", guard=guard)
-    fails(capsys, "sr_gan.commands.convert_options", [src, "-o", src], "argument -o",
+    assert_fails(capsys, "sr_gan.commands.convert_options", [src, "-o", src], "argument -o",
           "is the source file; refusing to overwrite it", guard=guard)
-    fails(capsys, "sr_gan.commands.convert_options", [src, "--set", "scale"], "argument --set",
+    assert_fails(capsys, "sr_gan.commands.convert_options", [src, "--set", "scale"], "argument --set",
           "override 'scale': expected key.sub=value", guard=guard)
 
 
@@ -214,7 +214,7 @@ def test_convert_options_reads_the_source_with_the_strict_yaml_reader(capsys, fi
     dup = files["root"] / "dup_basicsr.yml"
     dup.write_text(BASICSR_FILE + "scale: 2\n")                  # plain yaml.safe_load would keep scale 2
     out = files["root"] / "converted.yml"
-    fails(capsys, "sr_gan.commands.convert_options", [dup, "-o", out], str(dup),
+    assert_fails(capsys, "sr_gan.commands.convert_options", [dup, "-o", out], str(dup),
           "key 'scale' appears twice, at line 2 and line 6", guard=_guard(files) + [dup])
     assert not out.exists()
 
@@ -237,18 +237,18 @@ def test_convert_options_reads_the_source_with_the_strict_yaml_reader(capsys, fi
     ("bench/data.py", ["--mode", "restart", "--workers", "-1"], ["argument --workers", "expected an integer >= 0"]),
 ])
 def test_benchmark_flags(capsys, files, relpath, argv, needles):
-    fails(capsys, relpath, argv, *needles, guard=_guard(files))
+    assert_fails(capsys, relpath, argv, *needles, guard=_guard(files))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the case needs a machine without CUDA")
 def test_degrade_benchmark_refuses_a_missing_device_before_any_work(capsys, files):
-    fails(capsys, "bench/degrade.py", ["--device", "cuda", "--skip-basicsr"], "--device cuda",
+    assert_fails(capsys, "bench/degrade.py", ["--device", "cuda", "--skip-basicsr"], "--device cuda",
           "CUDA is not available on this machine", guard=_guard(files))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("basicsr") is not None, reason="BasicSR is importable here")
 def test_degrade_benchmark_without_basicsr_says_how_to_get_it_or_skip_it(capsys, files):
-    fails(capsys, "bench/degrade.py", ["--iters", "1", "--workers", "0"], "BasicSR 1.4.2 is not importable",
+    assert_fails(capsys, "bench/degrade.py", ["--iters", "1", "--workers", "0"], "BasicSR 1.4.2 is not importable",
           "--skip-basicsr", guard=_guard(files))
 
 

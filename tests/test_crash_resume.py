@@ -102,7 +102,13 @@ def test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact(tmp_path):
     uninterrupted run with 0 workers."""
     seed, rnd = kill_schedule("test_sigkill_during_steps_and_saves_then_auto_resume_is_bit_exact")
     with naming_seed(seed):
-        _sigkill_chain(tmp_path, rnd)
+        exp, ckdir, resumes, resumed_at = _chain_against_reference(tmp_path, rnd, 48, ("save", "step", "save"),
+                                                                   model="srgan")
+        assert len(resumes) == 3 and resumes == sorted(resumes) and resumes[0] > 0, (resumes, resumed_at)
+        assert not _temp_files(ckdir)                  # stale temp files of killed writes are cleaned up
+        _assert_every_checkpoint_loads(ckdir)
+        assert len(ckpt.list_checkpoints(ckdir)) == 2  # save.keep
+        _assert_same_final_weights(os.path.join(exp, "ref"), os.path.join(exp, "crash"), ("d", "g", "g_ema"))
 
 
 def _chain_against_reference(tmp_path, rnd, size: int, modes: tuple[str, ...], total: int = TOTAL, **common):
@@ -125,16 +131,6 @@ def _chain_against_reference(tmp_path, rnd, size: int, modes: tuple[str, ...], t
     log = open(os.path.join(exp, "crash", "train.log"), encoding="utf-8").read()
     resumes = [int(n) for n in re.findall(r"resumed from .* at iteration (\d+)", log)]
     return exp, ckdir, resumes, resumed_at
-
-
-def _sigkill_chain(tmp_path, rnd) -> None:
-    exp, ckdir, resumes, resumed_at = _chain_against_reference(tmp_path, rnd, 48, ("save", "step", "save"),
-                                                               model="srgan")
-    assert len(resumes) == 3 and resumes == sorted(resumes) and resumes[0] > 0, (resumes, resumed_at)
-    assert not _temp_files(ckdir)                  # stale temp files of killed writes are cleaned up
-    _assert_every_checkpoint_loads(ckdir)
-    assert len(ckpt.list_checkpoints(ckdir)) == 2  # save.keep
-    _assert_same_final_weights(os.path.join(exp, "ref"), os.path.join(exp, "crash"), ("d", "g", "g_ema"))
 
 
 def test_sigint_and_sigterm_save_exit_cleanly_and_resume_exactly(tmp_path):
@@ -174,16 +170,12 @@ def test_sigkill_with_degradations_pool_and_batch_augment_then_auto_resume_is_bi
     killed once inside a checkpoint write and once between steps, with 1 loader worker (HR crops only),
     vs an uninterrupted run with 0 workers."""
     seed, rnd = kill_schedule("test_sigkill_with_degradations_pool_and_batch_augment_then_auto_resume_is_bit_exact")
-    with naming_seed(seed):
-        _sigkill_degraded_chain(tmp_path, rnd)
-
-
-def _sigkill_degraded_chain(tmp_path, rnd) -> None:
     total = 24
-    exp, _, resumes, resumed_at = _chain_against_reference(
-        tmp_path, rnd, 64, ("save", "step"), total, datasets__train__crop=64,
-        degradation={"type": "realesrgan", "gt_size": 32, "queue_size": 4},
-        train__batch_augment={"augs": ["none", "mixup", "cutmix", "cutblur"]})
-    assert len(resumes) == 2 and resumes[0] >= 2, (resumes, resumed_at)     # the pool is full from 2 on
-    last = _assert_same_final_weights(os.path.join(exp, "ref"), os.path.join(exp, "crash"), ("g", "g_ema"), total)
-    assert last["per_rank"][0]["pool"]["filled"] == 4
+    with naming_seed(seed):
+        exp, _, resumes, resumed_at = _chain_against_reference(
+            tmp_path, rnd, 64, ("save", "step"), total, datasets__train__crop=64,
+            degradation={"type": "realesrgan", "gt_size": 32, "queue_size": 4},
+            train__batch_augment={"augs": ["none", "mixup", "cutmix", "cutblur"]})
+        assert len(resumes) == 2 and resumes[0] >= 2, (resumes, resumed_at)     # the pool is full from 2 on
+        last = _assert_same_final_weights(os.path.join(exp, "ref"), os.path.join(exp, "crash"), ("g", "g_ema"), total)
+        assert last["per_rank"][0]["pool"]["filled"] == 4

@@ -140,25 +140,22 @@ def test_sigkill_both_ranks_then_auto_resume_is_bit_exact(setup):
 def test_sigterm_to_one_rank_stops_both_at_one_step_and_resumes_exactly(setup):
     seed, rnd = kill_schedule("test_sigterm_to_one_rank_stops_both_at_one_step_and_resumes_exactly")
     with naming_seed(seed):
-        _sigterm_one_rank(setup, delay=rnd.uniform(0.0, 0.2))
+        exp, yml = setup["exp"], setup["options"]("term")
+        ckdir = os.path.join(exp, "term", "checkpoints")
+        procs = _launch(["-opt", yml, "--auto-resume"], SR_GAN_TEST_SLOW_SAVE="0.2")
+        _wait_for(lambda: ckpt.list_checkpoints(ckdir), procs, "a first checkpoint")
+        time.sleep(rnd.uniform(0.0, 0.2))
+        os.kill(procs[1].pid, signal.SIGTERM)           # rank 0 never sees the signal: the ranks agree on it
+        assert _join(procs) == [143, 143]
+        log = open(os.path.join(exp, "term", "train.log"), encoding="utf-8").read()
+        m = re.search(r"SIGTERM received: checkpoint saved at iteration (\d+) \((.+?)\)\. Resume with: .* --auto-resume",
+                      log)
+        assert m and 0 < int(m.group(1)) < TOTAL, log[-2000:]
+        assert ckpt.load_checkpoint(m.group(2))["iter"] == int(m.group(1))
 
-
-def _sigterm_one_rank(setup, delay: float) -> None:
-    exp, yml = setup["exp"], setup["options"]("term")
-    ckdir = os.path.join(exp, "term", "checkpoints")
-    procs = _launch(["-opt", yml, "--auto-resume"], SR_GAN_TEST_SLOW_SAVE="0.2")
-    _wait_for(lambda: ckpt.list_checkpoints(ckdir), procs, "a first checkpoint")
-    time.sleep(delay)
-    os.kill(procs[1].pid, signal.SIGTERM)           # rank 0 never sees the signal: the ranks agree on it
-    assert _join(procs) == [143, 143]
-    log = open(os.path.join(exp, "term", "train.log"), encoding="utf-8").read()
-    m = re.search(r"SIGTERM received: checkpoint saved at iteration (\d+) \((.+?)\)\. Resume with: .* --auto-resume", log)
-    assert m and 0 < int(m.group(1)) < TOTAL, log[-2000:]
-    assert ckpt.load_checkpoint(m.group(2))["iter"] == int(m.group(1))
-
-    assert _join(_launch(["-opt", yml, "--auto-resume"])) == [0, 0]
-    assert _resumes(exp, "term") == [int(m.group(1))]
-    _assert_same_weights(setup["ref"], _final(exp, "term"))
+        assert _join(_launch(["-opt", yml, "--auto-resume"])) == [0, 0]
+        assert _resumes(exp, "term") == [int(m.group(1))]
+        _assert_same_weights(setup["ref"], _final(exp, "term"))
 
 
 def test_two_rank_checkpoint_resumed_by_one_process_says_what_it_does(setup, caplog):

@@ -171,23 +171,23 @@ def test_prepare_lmdb_refuses_to_overwrite_and_validates_paths(tmp_path, capsys)
     src = tmp_path / "src"
     write_image(src / "a.png", np.zeros((8, 8, 3), np.uint8))
 
-    def fails(argv, *needles):
+    def assert_fails(argv, *needles):
         code = prep.main(argv)
         return assert_one_line_error(subprocess.CompletedProcess(argv, code, "", capsys.readouterr().err), *needles)
-    fails(["lmdb", "--input", str(tmp_path / "nope"), "--output", str(tmp_path / "x.lmdb")], "--input", "nope")
-    fails(["lmdb", "--input", str(src), "--output", str(tmp_path / "x")], "--output", "must end with .lmdb")
+    assert_fails(["lmdb", "--input", str(tmp_path / "nope"), "--output", str(tmp_path / "x.lmdb")], "--input", "nope")
+    assert_fails(["lmdb", "--input", str(src), "--output", str(tmp_path / "x")], "--output", "must end with .lmdb")
     out = tmp_path / "x.lmdb"
     assert prep.main(["lmdb", "--input", str(src), "--output", str(out)]) == 0
-    fails(["lmdb", "--input", str(src), "--output", str(out)], str(out), "already exists", "--overwrite")
+    assert_fails(["lmdb", "--input", str(src), "--output", str(out)], str(out), "already exists", "--overwrite")
     write_image(src / "b.png", np.full((8, 8, 3), 7, np.uint8))
     assert prep.main(["lmdb", "--input", str(src), "--output", str(out), "--overwrite"]) == 0
     assert len((out / "meta_info.txt").read_text().splitlines()) == 2
     (tmp_path / "keep.lmdb").mkdir()
     (tmp_path / "keep.lmdb" / "precious.txt").write_text("x")
-    fails(["lmdb", "--input", str(src), "--output", str(tmp_path / "keep.lmdb"), "--overwrite"],
+    assert_fails(["lmdb", "--input", str(src), "--output", str(tmp_path / "keep.lmdb"), "--overwrite"],
           "not an LMDB folder")
     assert (tmp_path / "keep.lmdb" / "precious.txt").exists()
     (src / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(10))
-    fails(["lmdb", "--input", str(src), "--output", str(tmp_path / "y.lmdb")], "1 unreadable images",
+    assert_fails(["lmdb", "--input", str(src), "--output", str(tmp_path / "y.lmdb")], "1 unreadable images",
           "c.png (cannot decode image (truncated or corrupt))")
     assert not (tmp_path / "y.lmdb").exists() and not [p for p in os.listdir(tmp_path) if ".tmp-" in p]

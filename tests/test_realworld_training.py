@@ -81,9 +81,11 @@ def test_combination_errors_are_one_line_naming_the_key(tiny_sr_data, tmp_path, 
 
 def test_usm_target_is_valid_with_and_without_a_pipeline(tiny_sr_data, tmp_path):
     terms = [{"type": "l1", "weight": 1.0, "target": "hr_usm"}]
-    tiny_options(tiny_sr_data, str(tmp_path), train__losses=terms)
-    tiny_options(tiny_sr_data, str(tmp_path), train__losses=terms, datasets__train__crop=64,
-                 degradation={"type": "bsrgan", "gt_size": 32})
+    plain = tiny_options(tiny_sr_data, str(tmp_path), train__losses=terms)
+    piped = tiny_options(tiny_sr_data, str(tmp_path), train__losses=terms, datasets__train__crop=64,
+                         degradation={"type": "bsrgan", "gt_size": 32})
+    assert plain["degradation"] is None and piped["degradation"]["type"] == "bsrgan"
+    assert plain["train"]["losses"][0]["target"] == piped["train"]["losses"][0]["target"] == "hr_usm"
 
 
 def test_an_option_file_error_names_the_file(tmp_path):
