@@ -294,3 +294,20 @@ def test_realesrgan_option_file_trains_end_to_end_on_cpu(tiny_sr_data, tmp_path)
     for key in ("l_g_l1", "l_g_perceptual", "l_g_gan", "l_d_gan"):
         assert f"{key}=" in log
     assert math.isfinite(result["val"]["model"]["psnr"]) and math.isfinite(result["val"]["bicubic"]["psnr"])
+
+
+def test_demo_real_option_file_trains_and_validates_on_degraded_photos(tiny_sr_data, tmp_path):
+    """options/demo_real.yml as shipped (pipeline ranges, pool, degraded validation), on the tiny photos and
+    for 2 iterations: the validation LR comes from the pipeline with the file's fixed seed."""
+    over = [f"datasets.train.hr={tiny_sr_data}/train/HR", "datasets.train.crop=64", "datasets.train.batch=2",
+            "datasets.train.workers=0", f"datasets.val.hr={tiny_sr_data}/val/HR", "degradation.gt_size=32",
+            "degradation.queue_size=4", "train.total_iter=2", f"path.experiments_root={tmp_path}",
+            "logger.use_tb=false", "val.save_images=false"]
+    opt = options.load(os.path.join(ROOT, "options", "demo_real.yml"), over)
+    assert opt["datasets"]["val"]["degrade"] is True and opt["degradation"]["type"] == "realesrgan"
+    result = run(opt)
+    assert math.isfinite(result["val"]["model"]["psnr"])
+    # bicubic of the degraded LR, not of a clean MATLAB-bicubic LR: the score is far below the clean one
+    clean = run(options.load(os.path.join(ROOT, "options", "demo_real.yml"),
+                             over + ["datasets.val.degrade=false", "name=demo_real_clean"]))
+    assert result["val"]["bicubic"]["psnr"] < clean["val"]["bicubic"]["psnr"] - 0.5
