@@ -118,10 +118,10 @@ _LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950a86a20f9469cfc6c).to_bytes(10, "lit
 
 
 _BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation", "In PyTorch",
-                "from a trusted source")
+                "from a trusted source")  # torch.load / safetensors advice, not the reason
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """The informative line of an exception (torch's weights-only errors open with paragraphs of advice)."""
     for line in str(exc).splitlines():
         line = line.replace("WeightsUnpickler error:", "").strip()
@@ -168,10 +168,10 @@ def what_is_wrong(path: str, exc: BaseException) -> str:
         first = text.strip().splitlines()[0][:40] if text.strip() else ""
         return f"not a PyTorch checkpoint (text: {first!r})"
     if refused or isinstance(exc, pickle.UnpicklingError):
-        what = f"GLOBAL {refused.group(1)}" if refused else _first_line(exc)
+        what = f"GLOBAL {refused.group(1)}" if refused else first_line(exc)
         return (f"cannot load checkpoint: it holds Python objects that weights-only loading refuses "
                 f"({what}); nothing in it was run")
-    return f"damaged PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)})"
+    return f"damaged PyTorch checkpoint ({type(exc).__name__}: {first_line(exc)})"
 
 
 def read_weights_only(path: str):

@@ -15,18 +15,9 @@ import torch
 from torch import nn
 
 from sr_gan.errors import CheckpointError
+from sr_gan.utils.checkpoint import first_line
 
 _PREFIXES = ("module.", "netG.", "_orig_mod.")
-_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation", "In PyTorch")
-
-
-def _short_reason(exc: BaseException) -> str:
-    """First informative line of an exception message (torch's weights-only errors are verbose)."""
-    for line in str(exc).splitlines():
-        line = line.replace("WeightsUnpickler error:", "").strip()
-        if line and not line.startswith(_BOILERPLATE):
-            return line[:160]
-    return type(exc).__name__
 
 
 def load_state_dict_file(path: Union[str, Path]) -> dict:
@@ -39,7 +30,7 @@ def load_state_dict_file(path: Union[str, Path]) -> dict:
             from safetensors.torch import load_file
             return load_file(str(path), device="cpu")
         except Exception as exc:  # safetensors raises its own SafetensorError / OSError
-            raise CheckpointError(f"{path}: not a readable safetensors file: {_short_reason(exc)}") from None
+            raise CheckpointError(f"{path}: not a readable safetensors file: {first_line(exc)}") from None
     from sr_gan.utils.checkpoint import read_weights_only
     obj = read_weights_only(str(path))
     if not isinstance(obj, dict):
